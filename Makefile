@@ -1,0 +1,37 @@
+# Two commands for learners:  `make lab` (set up, then open JupyterLab)  and  `make test`.
+# Both create .venv on first use and are no-ops for set-up when nothing changed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.llmlab-installed
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: setup lab test check bench timings clean
+
+setup: $(STAMP)
+
+# Re-installs only when requirements.txt or pyproject.toml changed (or .venv is missing).
+# --no-deps on the editable install: the tested set comes only from requirements.txt,
+# so nothing here can upgrade torch past its pin.
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "llmlab needs Python >= 3.10; run make PYTHON=python3.11 (or newer)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+# The whole suite: unit and property tests, then every notebook in quick mode (LLMLAB_QUICK=1).
+test: setup
+	$(BIN)/python -m pytest
+
+check: setup
+	$(BIN)/python ../shared/tools/course_check.py
+
+bench: setup
+	$(BIN)/python benchmarks/bpe_train.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,36 @@
+"""llmlab: small, tested helpers for the "Build a GPT from scratch" notebook course."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "set_seed", "get_device", "quick_mode"]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch so a CPU run repeats exactly."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_device() -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def quick_mode() -> bool:
+    """True when LLMLAB_QUICK=1: notebooks then train with smaller budgets (used by the tests)."""
+    return os.environ.get("LLMLAB_QUICK", "0").strip() not in ("", "0", "false", "False")

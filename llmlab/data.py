@@ -1,0 +1,167 @@
+"""The corpora the course ships in data/: checksum-verified loading, splits and batches."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from types import MappingProxyType
+
+import torch
+
+__all__ = [
+    "CORPORA",
+    "ChecksumError",
+    "data_dir",
+    "corpus_path",
+    "verify",
+    "load_text",
+    "train_val_split",
+    "random_batch",
+    "load_sentiment",
+]
+
+# Short names for the shipped text files (paths relative to data/). Read-only on purpose.
+CORPORA = MappingProxyType({
+    "tinyshakespeare": "tinyshakespeare.txt",
+    "tang300": "chinese/tang300.txt",
+    "tang300_simplified": "chinese/tang300_simplified.txt",
+    "tang5": "chinese/tang_5char_quatrains.txt",
+    "tang5_simplified": "chinese/tang_5char_quatrains_simplified.txt",
+    "tang7": "chinese/tang_7char_quatrains.txt",
+    "tang7_simplified": "chinese/tang_7char_quatrains_simplified.txt",
+    "emma": "gutenberg/austen-emma.txt",
+    "persuasion": "gutenberg/austen-persuasion.txt",
+    "sense": "gutenberg/austen-sense.txt",
+    "wikitext2_valid": "wikitext-2/valid.txt",
+    "wikitext2_test": "wikitext-2/test.txt",
+})
+
+SENTIMENT_SOURCES = ("amazon", "imdb", "yelp")
+_SENTIMENT_FILES = MappingProxyType({
+    "amazon": "sentiment/amazon_cells_labelled.txt",
+    "imdb": "sentiment/imdb_labelled.txt",
+    "yelp": "sentiment/yelp_labelled.txt",
+})
+
+
+class ChecksumError(ValueError):
+    """A shipped data file does not match its SHA-256 in data/SHA256SUMS."""
+
+
+def data_dir() -> Path:
+    """Return the folder holding the shipped data (LLMLAB_DATA overrides the repository's data/)."""
+    override = os.environ.get("LLMLAB_DATA")
+    root = Path(override) if override else Path(__file__).resolve().parent.parent / "data"
+    if not (root / "SHA256SUMS").is_file():
+        raise FileNotFoundError(
+            f"llmlab cannot find its data folder at {root} (no SHA256SUMS there). "
+            "Install llmlab from a clone of the course with `pip install -e .`, or set the "
+            "environment variable LLMLAB_DATA to the course's data/ folder."
+        )
+    return root
+
+
+def _expected_checksums(root: Path) -> dict[str, str]:
+    """Parse data/SHA256SUMS into {relative path: hex digest}."""
+    sums = {}
+    for line in (root / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.lstrip("*").strip()] = digest.lower()
+    return sums
+
+
+def corpus_path(name: str) -> Path:
+    """Return the path of a shipped corpus, given its short name (see CORPORA) or its path in data/."""
+    rel = CORPORA.get(name, name)
+    path = data_dir() / rel
+    if not path.is_file():
+        known = ", ".join(sorted(CORPORA))
+        raise KeyError(f"unknown corpus {name!r}; choose one of: {known}")
+    return path
+
+
+def verify(path: str | Path) -> Path:
+    """Check a data file's SHA-256 against data/SHA256SUMS; return its path or raise ChecksumError."""
+    root = data_dir()
+    path = Path(path).resolve()
+    try:
+        rel = path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise ValueError(f"{path} is not inside the course data folder {root}") from None
+    expected = _expected_checksums(root).get(rel)
+    if expected is None:
+        raise ChecksumError(f"data/{rel} has no entry in data/SHA256SUMS, so it cannot be verified")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise ChecksumError(
+            f"data/{rel} is corrupted or was edited: its SHA-256 is {actual[:16]}..., "
+            f"expected {expected[:16]}.... Restore it with `git checkout -- data/{rel}` "
+            "(or copy it again from the course repository)."
+        )
+    return path
+
+
+def load_text(name: str) -> str:
+    """Return a shipped corpus as one string after verifying its checksum."""
+    path = verify(corpus_path(name))
+    # newline="" keeps the bytes as shipped (every file uses LF line ends).
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def train_val_split(data, val_fraction: float = 0.1):
+    """Split a sequence into its first (1 - val_fraction) and last val_fraction, keeping order."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    n = len(data)
+    cut = int(round(n * (1.0 - val_fraction)))
+    if cut <= 0 or cut >= n:
+        raise ValueError(f"cannot split {n} items with val_fraction={val_fraction}: one part would be empty")
+    # Contiguous, not shuffled: the validation text is text the model has never seen.
+    return data[:cut], data[cut:]
+
+
+def random_batch(ids: torch.Tensor, batch_size: int, block_size: int,
+                 generator: torch.Generator | None = None, device=None):
+    """Sample batch_size random windows of block_size ids; return inputs x and next-token targets y."""
+    if not isinstance(ids, torch.Tensor):
+        ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.dim() != 1:
+        raise ValueError(f"ids must be a 1-D tensor of token ids, got shape {tuple(ids.shape)}")
+    if batch_size < 1 or block_size < 1:
+        raise ValueError(f"batch_size and block_size must be >= 1, got {batch_size} and {block_size}")
+    if len(ids) < block_size + 1:
+        raise ValueError(
+            f"need at least block_size + 1 = {block_size + 1} ids for one window, got {len(ids)}: "
+            "use a smaller block_size or more text"
+        )
+    starts = torch.randint(len(ids) - block_size, (batch_size,), generator=generator)  # (B,)
+    offsets = torch.arange(block_size)  # (T,)
+    index = starts[:, None] + offsets[None, :]  # (B, T)
+    x = ids[index]  # (B, T)
+    y = ids[index + 1]  # (B, T): each position's target is the next token
+    if device is not None:
+        x, y = x.to(device), y.to(device)
+    return x, y
+
+
+def load_sentiment(source: str = "all") -> list[tuple[str, int]]:
+    """Return (sentence, label) pairs from the UCI sentiment sentences; label 1 = positive."""
+    sources = SENTIMENT_SOURCES if source == "all" else (source,)
+    pairs: list[tuple[str, int]] = []
+    for src in sources:
+        if src not in _SENTIMENT_FILES:
+            raise ValueError(f"unknown sentiment source {src!r}; choose 'all' or one of {SENTIMENT_SOURCES}")
+        path = verify(data_dir() / _SENTIMENT_FILES[src])
+        text = path.read_text(encoding="utf-8")
+        # Split on "\n" only: imdb_labelled.txt contains U+0085 (NEXT LINE) inside sentences,
+        # which str.splitlines() would wrongly treat as a line break.
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            sentence, sep, label = line.rstrip("\r").rpartition("\t")
+            if not sep or label.strip() not in ("0", "1"):
+                raise ValueError(f"{_SENTIMENT_FILES[src]} line {lineno}: expected 'sentence<TAB>0|1'")
+            pairs.append((sentence.strip(), int(label)))
+    return pairs
