@@ -1,0 +1,181 @@
+"""Build the lesson notebooks from their sources, and time them.
+
+    python scripts/notebooks.py build [NAME ...]   # notebooks/src/*.py -> notebooks/*.ipynb, executed (full mode)
+    python scripts/notebooks.py check              # fail if a notebook's cells differ from its source
+    python scripts/notebooks.py time               # run every notebook in full and quick mode, update README table
+
+Sources use the "percent" format: a line `# %%` starts a code cell, `# %% [markdown]` a markdown
+cell whose lines start with `# `. Cell ids are derived from the notebook name and position, so
+rebuilding never churns them. The stored notebooks are executed in full mode, so a reader on
+GitHub sees every figure (the static twins of the widgets).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+SRC_DIR = NB_DIR / "src"
+README = ROOT / "README.md"
+CELL_RE = re.compile(r"^# %%(?P<kind>\s*\[markdown\])?(?P<rest>.*)$")
+TABLE_START = "<!-- timings:start -->"
+TABLE_END = "<!-- timings:end -->"
+
+
+def parse_source(path: Path) -> list[tuple[str, str]]:
+    """Split a percent-format source into (cell_type, source) pairs."""
+    cells: list[tuple[str, list[str]]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = CELL_RE.match(line)
+        if m:
+            cells.append(("markdown" if m.group("kind") else "code", []))
+            continue
+        if not cells:
+            continue  # a module docstring or blank lines before the first cell are ignored
+        cells[-1][1].append(line)
+    out = []
+    for kind, lines in cells:
+        if kind == "markdown":
+            lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in lines]
+        text = "\n".join(lines).strip("\n")
+        if text:
+            out.append((kind, text))
+    return out
+
+
+def make_notebook(src: Path) -> nbformat.NotebookNode:
+    """Create an (unexecuted) notebook from a source file, with stable cell ids."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    stem = src.stem.split("_")[0]
+    for i, (kind, text) in enumerate(parse_source(src)):
+        new = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        cell = new(text)
+        cell["id"] = f"nb{stem}-{i:03d}"
+        nb.cells.append(cell)
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, quick: bool, timeout: int = 900) -> float:
+    """Run a notebook in place on a fresh kernel; return the wall time in seconds."""
+    env_before = os.environ.get("LLMLAB_QUICK")
+    os.environ["LLMLAB_QUICK"] = "1" if quick else "0"
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                resources={"metadata": {"path": str(NB_DIR)}})
+        t0 = time.perf_counter()
+        client.execute()
+        return time.perf_counter() - t0
+    finally:
+        if env_before is None:
+            os.environ.pop("LLMLAB_QUICK", None)
+        else:
+            os.environ["LLMLAB_QUICK"] = env_before
+
+
+def sources(names: list[str]) -> list[Path]:
+    """The source files to act on: all of notebooks/src, or those whose name starts with a given prefix."""
+    all_src = sorted(SRC_DIR.glob("[0-9][0-9]_*.py"))
+    if not names:
+        return all_src
+    picked = [s for s in all_src if any(s.stem.startswith(n) for n in names)]
+    if not picked:
+        sys.exit(f"no source in {SRC_DIR} matches {names}")
+    return picked
+
+
+def cmd_build(names: list[str]) -> None:
+    """Generate and execute notebooks, writing notebooks/NN_name.ipynb."""
+    for src in sources(names):
+        nb = make_notebook(src)
+        seconds = execute(nb, quick=False)
+        target = NB_DIR / f"{src.stem}.ipynb"
+        nbformat.write(nb, target)
+        print(f"built {target.relative_to(ROOT)} in {seconds:.1f} s")
+
+
+def cmd_check() -> int:
+    """Return 1 if any stored notebook's cell sources differ from its source file."""
+    bad = 0
+    for src in sources([]):
+        target = NB_DIR / f"{src.stem}.ipynb"
+        if not target.exists():
+            print(f"missing {target.relative_to(ROOT)}: run `python scripts/notebooks.py build`")
+            bad += 1
+            continue
+        want = [(c.cell_type, c.source) for c in make_notebook(src).cells]
+        have = [(c.cell_type, c.source) for c in nbformat.read(target, as_version=4).cells]
+        if want != have:
+            print(f"{target.relative_to(ROOT)} is out of date with {src.relative_to(ROOT)}: rebuild it")
+            bad += 1
+    return 1 if bad else 0
+
+
+def hardware() -> str:
+    """A one-line description of this machine's CPU."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def cmd_time(names: list[str]) -> None:
+    """Time every notebook in full and quick mode and write the README table."""
+    rows = []
+    for src in sources(names):
+        full = execute(make_notebook(src), quick=False)
+        quick = execute(make_notebook(src), quick=True)
+        rows.append(f"| `{src.stem}.ipynb` | {full:.0f} s | {quick:.0f} s |")
+        print(rows[-1], flush=True)
+    table = "\n".join([
+        TABLE_START,
+        f"Measured by `python scripts/notebooks.py time` on {hardware()}:",
+        "",
+        "| notebook | full mode | quick mode (`LLMLAB_QUICK=1`) |",
+        "| --- | ---: | ---: |",
+        *rows,
+        TABLE_END,
+    ])
+    text = README.read_text(encoding="utf-8")
+    if TABLE_START in text and TABLE_END in text:
+        head, rest = text.split(TABLE_START, 1)
+        _, tail = rest.split(TABLE_END, 1)
+        README.write_text(head + table + tail, encoding="utf-8")
+        print("README timings table updated")
+    else:
+        print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["build", "check", "time"])
+    parser.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 01 02 (default: all)")
+    args = parser.parse_args()
+    if args.command == "build":
+        cmd_build(args.names)
+    elif args.command == "check":
+        return cmd_check()
+    else:
+        cmd_time(args.names)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

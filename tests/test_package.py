@@ -1,0 +1,40 @@
+"""Tests for the package root: version, seeding, device choice."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import llmlab
+
+
+def test_version_is_a_string():
+    assert isinstance(llmlab.__version__, str) and llmlab.__version__.count(".") == 2
+
+
+def test_set_seed_repeats_python_numpy_and_torch():
+    llmlab.set_seed(123)
+    a = (random.random(), np.random.rand(), torch.rand(3))
+    llmlab.set_seed(123)
+    b = (random.random(), np.random.rand(), torch.rand(3))
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+
+
+def test_set_seed_rejects_nonsense():
+    with pytest.raises(ValueError, match="seed"):
+        llmlab.set_seed(-1)
+
+
+def test_get_device_returns_cpu_without_accelerators(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert llmlab.get_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert llmlab.get_device() == torch.device("cuda")
+
+
+def test_quick_mode_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("LLMLAB_QUICK", "1")
+    assert llmlab.quick_mode()
+    monkeypatch.setenv("LLMLAB_QUICK", "0")
+    assert not llmlab.quick_mode()
