@@ -1,0 +1,99 @@
+"""The inner workings of byte-level BPE: learning merges with incremental pair counts, special-token handling."""
+from __future__ import annotations
+
+import heapq
+import re
+from collections import defaultdict
+
+
+def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """Replace each occurrence of pair in ids, scanning left to right without overlaps, by new_id."""
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+class _GreatestFirst(tuple):
+    """A (left bytes, right bytes) heap key that sorts backwards, so the heap pops the greatest first."""
+
+    def __lt__(self, other):
+        return tuple.__gt__(self, other)
+
+
+def _learn_merges(chunk_counts: dict[bytes, int], num_merges: int) -> list[tuple[int, int]]:
+    """Learn up to num_merges merges from {pre-token bytes: count}; stop early if no pair is left.
+
+    Each step merges the most frequent adjacent pair; ties go to the greatest pair compared as
+    (bytes of left token, bytes of right token), as subword-nmt's max(stats, key=lambda p: (stats[p], p)).
+    Rather than recounting everything per merge, counts are updated only in the pre-tokens that
+    contain the merged pair, and a heap with lazy deletion finds the next best pair.
+    """
+    chunks = [list(chunk) for chunk in chunk_counts]  # each distinct pre-token as token ids
+    freqs = list(chunk_counts.values())
+    token_bytes = [bytes([b]) for b in range(256)]
+    counts: dict[tuple[int, int], int] = defaultdict(int)  # pair -> occurrences, weighted by freq
+    where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> chunks that may contain it
+    for i, (w, f) in enumerate(zip(chunks, freqs)):
+        for pair in zip(w, w[1:]):
+            counts[pair] += f
+            where[pair].add(i)
+
+    def entry(pair):
+        return (-counts[pair], _GreatestFirst((token_bytes[pair[0]], token_bytes[pair[1]])), pair)
+
+    heap = [entry(p) for p in counts]
+    heapq.heapify(heap)
+    merges: list[tuple[int, int]] = []
+    while len(merges) < num_merges:
+        # Outdated entries stay in the heap when a count changes; skip them as they surface.
+        while heap and counts.get(heap[0][2]) != -heap[0][0]:
+            heapq.heappop(heap)
+        if not heap:
+            break
+        pair = heapq.heappop(heap)[2]
+        new_id = 256 + len(merges)
+        merges.append(pair)
+        token_bytes.append(token_bytes[pair[0]] + token_bytes[pair[1]])
+        delta: dict[tuple[int, int], int] = defaultdict(int)
+        for i in where.pop(pair):
+            old = chunks[i]
+            new = _merge(old, pair, new_id)
+            if len(new) == len(old):
+                continue  # stale index: an earlier merge already used up this chunk's copy of the pair
+            for p in zip(old, old[1:]):
+                delta[p] -= freqs[i]
+            for p in zip(new, new[1:]):
+                delta[p] += freqs[i]
+                where[p].add(i)
+            chunks[i] = new
+        for p, d in delta.items():
+            if d:
+                counts[p] += d
+                if counts[p]:
+                    heapq.heappush(heap, entry(p))
+                else:
+                    del counts[p]
+    return merges
+
+
+def _check_special(special_tokens) -> list[str]:
+    """Return special_tokens as a list, or raise ValueError unless they are distinct non-empty strings."""
+    if isinstance(special_tokens, str):
+        raise ValueError(f"special_tokens must be a list of strings, got the string {special_tokens!r}: "
+                         f"write special_tokens=[{special_tokens!r}]")
+    tokens = list(special_tokens)
+    if not all(isinstance(t, str) and t for t in tokens) or len(set(tokens)) != len(tokens):
+        raise ValueError(f"special_tokens must be distinct non-empty strings, got {tokens!r}")
+    return tokens
+
+
+def _special_regex(special_tokens, capture: bool) -> re.Pattern:
+    """Regex matching any special token, longest first so one that contains another wins."""
+    body = "|".join(re.escape(t) for t in sorted(special_tokens, key=len, reverse=True))
+    return re.compile(f"({body})" if capture else body)
