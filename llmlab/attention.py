@@ -1,0 +1,307 @@
+"""Scaled dot-product attention, causal and padding masks, multi-head attention (self and cross).
+
+A mask is a bool tensor, True = "this query may attend to this key", that broadcasts to the scores
+(..., T_q, T_k); for MultiHeadAttention that is (B, H, T_q, T_k). A query row whose mask is all
+False has nothing to attend to: its weights are all zero and its attended vector is zero (never
+NaN), on both the explicit and the fused path (after MultiHeadAttention's c_proj: just its bias).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "softmax", "AttentionOutput", "scaled_dot_product_attention", "AttentionSteps", "attention_steps",
+    "causal_mask", "padding_mask", "AttentionConfig", "MultiHeadAttention",
+]
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax along dim, stable for huge logits; a slice that is entirely -inf gives all zeros."""
+    if not torch.is_floating_point(x):
+        raise ValueError(f"softmax needs a floating-point tensor, got {x.dtype}: convert with x.float()")
+    # exp(1000) overflows, but softmax(x) == softmax(x - c) for any c, so subtract the max:
+    # the largest exponent becomes exp(0) = 1. The shift carries no gradient (it cancels out).
+    shift = x.detach().amax(dim=dim, keepdim=True)
+    # An all -inf slice has max -inf, and -inf - (-inf) is NaN; shift by 0 there instead.
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    e = torch.exp(x - shift)
+    total = e.sum(dim=dim, keepdim=True)
+    # An all -inf slice sums to 0: divide by 1 so its weights stay 0 rather than 0/0 = NaN.
+    return e / torch.where(total == 0, torch.ones_like(total), total)
+
+
+class AttentionOutput(NamedTuple):
+    """Attention result: output (..., T_q, d_v) and weights (..., T_q, T_k) or None if not asked for."""
+
+    output: torch.Tensor
+    weights: torch.Tensor | None
+
+
+class AttentionSteps(NamedTuple):
+    """Each step of softmax(Q K^T / sqrt(d_k)) V, for teaching; all but output are (..., T_q, T_k)."""
+
+    scores: torch.Tensor  # Q K^T
+    scaled_scores: torch.Tensor  # scores / sqrt(d_k), or scores itself with scale=False
+    masked_scores: torch.Tensor  # -inf where the mask is False
+    weights: torch.Tensor  # softmax over the keys
+    output: torch.Tensor  # weights @ V, (..., T_q, d_v)
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """Raise a clear error unless q, k, v are (..., T_q, d_k), (..., T_k, d_k), (..., T_k, d_v)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}: "
+                            f"convert it with torch.as_tensor({name}, dtype=torch.float32)")
+        if t.dim() < 2:
+            raise ValueError(f"{name} has shape {tuple(t.shape)} but needs at least 2 dimensions "
+                             f"(..., T, d): add a sequence dimension, e.g. {name}.unsqueeze(0)")
+        if not torch.is_floating_point(t):
+            raise ValueError(f"{name} has dtype {t.dtype} but attention needs floats: "
+                             f"use {name}.float()")
+    for name, t in (("k", k), ("v", v)):
+        if t.dtype != q.dtype:
+            raise ValueError(f"q has dtype {q.dtype} but {name} has dtype {t.dtype}: "
+                             f"convert them to one dtype, e.g. {name} = {name}.to(q.dtype)")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q has shape {tuple(q.shape)} but k has shape {tuple(k.shape)}: "
+                         "the last dimensions (d_k) must match")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k has shape {tuple(k.shape)} but v has shape {tuple(v.shape)}: keys and "
+                         "values must have the same length T_k (dimension -2), one value per key")
+    for name, t in (("k", k), ("v", v)):
+        if t.shape[:-2] != q.shape[:-2]:
+            raise ValueError(f"q has shape {tuple(q.shape)} but {name} has shape {tuple(t.shape)}: "
+                             "the leading (batch, head) dimensions must match exactly")
+
+
+def _check_mask(mask: torch.Tensor | None, scores_shape: Sequence[int]) -> None:
+    """Raise a clear error unless mask is None or a bool tensor broadcastable to scores_shape."""
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask has dtype {got}: pass a bool mask where True = may attend "
+                         "(for an additive float mask of 0 / -inf, convert with mask = additive == 0)")
+    target, m = tuple(scores_shape), tuple(mask.shape)
+    if len(m) > len(target) or any(a not in (1, b) for a, b in zip(m[::-1], target[::-1])):
+        raise ValueError(f"mask has shape {m} but the attention scores have shape {target}: "
+                         f"the mask must broadcast to (..., T_q, T_k) = {target}; for padding use "
+                         "padding_mask(lengths, T), shape (B, 1, 1, T)")
+
+
+def _masked_scores(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Put -inf where the mask is False, so those keys get exactly zero weight after softmax."""
+    return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
+
+
+def _attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Compute softmax(q k^T / sqrt(d_k)) over the keys, masked keys at zero weight: (..., T_q, T_k)."""
+    # Scale by the width of q and k (the head width), not the model width: it keeps the scores'
+    # variance near 1 so softmax does not saturate into a one-hot with vanishing gradients.
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (..., T_q, T_k)
+    return softmax(_masked_scores(scores, mask), dim=-1)  # (..., T_q, T_k)
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> AttentionOutput:
+    """Compute softmax(q k^T / sqrt(d_k)) v with d_k = q.shape[-1]; return (output, weights)."""
+    _check_qkv(q, k, v)
+    _check_mask(mask, (*q.shape[:-1], k.shape[-2]))
+    weights = _attention_weights(q, k, mask)  # (..., T_q, T_k)
+    return AttentionOutput(weights @ v, weights)  # output (..., T_q, d_v)
+
+
+def attention_steps(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    mask: torch.Tensor | None = None, scale: bool = True) -> AttentionSteps:
+    """Compute attention step by step, returning every intermediate; scale=False skips 1/sqrt(d_k)."""
+    _check_qkv(q, k, v)
+    _check_mask(mask, (*q.shape[:-1], k.shape[-2]))
+    scores = q @ k.transpose(-2, -1)  # (..., T_q, T_k)
+    scaled = scores / math.sqrt(q.shape[-1]) if scale else scores  # (..., T_q, T_k)
+    masked = _masked_scores(scaled, mask)  # (..., T_q, T_k)
+    weights = softmax(masked, dim=-1)  # (..., T_q, T_k)
+    return AttentionSteps(scores, scaled, masked, weights, weights @ v)  # output (..., T_q, d_v)
+
+
+def causal_mask(T: int, T_k: int | None = None, device: torch.device | str | None = None,
+                ) -> torch.Tensor:
+    """Return a bool (T, T_k) mask where query i may attend to keys up to its own position."""
+    T_k = T if T_k is None else T_k
+    for name, n in (("T", T), ("T_k", T_k)):
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    if T_k < T:
+        raise ValueError(f"T_k={T_k} is shorter than T={T}: a causal mask treats the T queries as the "
+                         "last T of the T_k positions (as with a KV cache), so pass T_k >= T")
+    # The queries are the last T positions, so query i sits at absolute position i + (T_k - T) and
+    # may see keys 0..i + (T_k - T). With T_k == T this is the plain lower triangle.
+    return torch.ones(T, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T)  # (T, T_k)
+
+
+def padding_mask(lengths: torch.Tensor | Sequence[int], T: int | None = None) -> torch.Tensor:
+    """Return a bool (B, 1, 1, T) mask that is True for the first lengths[b] (real) key positions."""
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1 or not len(lengths) or lengths.dtype not in _INT_DTYPES:
+        raise ValueError(f"lengths must be a non-empty 1-D sequence of ints (one per batch row), "
+                         f"got shape {tuple(lengths.shape)} and dtype {lengths.dtype}")
+    T = int(lengths.max()) if T is None else T
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        raise ValueError(f"T must be a positive int, got {T!r}")
+    if lengths.min() < 0 or lengths.max() > T:
+        raise ValueError(f"lengths {lengths.tolist()} must lie in 0..T={T}: "
+                         "pass T >= the longest sequence")
+    # Shape (B, 1, 1, T) broadcasts over heads and queries, so `padding_mask(...) & causal_mask(T)`
+    # gives (B, 1, T, T). A (B, T) mask would instead line B up with the query axis: a silent bug.
+    keep = torch.arange(T, device=lengths.device) < lengths[:, None]  # (B, T)
+    return keep[:, None, None, :]  # (B, 1, 1, T)
+
+
+@dataclass
+class AttentionConfig:
+    """Settings of one MultiHeadAttention layer; d_kv is the context width for cross-attention."""
+
+    d_model: int
+    n_heads: int
+    dropout: float = 0.0  # on the attention weights, in training mode only
+    bias: bool = True
+    causal: bool = False  # self-attention only: each position sees itself and the past
+    d_kv: int | None = None  # None: keys/values have width d_model (fused GPT-2 layout)
+
+    def __post_init__(self):
+        for name in ("d_model", "n_heads") + (("d_kv",) if self.d_kv is not None else ()):
+            n = getattr(self, name)
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"{name} must be a positive int, got {n!r}")
+        if self.d_model % self.n_heads:
+            divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: each "
+                             f"head gets d_model // n_heads dimensions, so pick n_heads from {divisors}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.causal and self.d_kv is not None:
+            raise ValueError("causal=True needs self-attention, but d_kv makes a cross-attention layer: "
+                             "cross-attention is never causal (the decoder's self-attention is)")
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one head: d_model // n_heads (this, not d_model, sets the 1/sqrt(d_k) scale)."""
+        return self.d_model // self.n_heads
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head self- or cross-attention with GPT-2's parameter names and layout.
+
+    With d_kv=None, q, k, v live in one fused `c_attn` Linear(d_model, 3*d_model), rows ordered
+    [q; k; v] as in GPT-2 and torch.nn.MultiheadAttention's in_proj_weight; such a layer can also
+    attend to a context of width d_model (keys/values from the k/v rows). GPT-2 stores Conv1D
+    weights as (in, out), the transpose of nn.Linear's (out, in): load them with
+    `c_attn.weight.copy_(sd["attn.c_attn.weight"].t())` (same for c_proj; biases as they are).
+    With d_kv set (cross-attention), `q_attn` Linear(d_model, d_model) and `kv_attn`
+    Linear(d_kv, 2*d_model) replace c_attn, and a context is required.
+    """
+
+    def __init__(self, config: AttentionConfig):
+        super().__init__()
+        if not isinstance(config, AttentionConfig):
+            raise TypeError(f"MultiHeadAttention takes an AttentionConfig, not {type(config).__name__}: "
+                            "e.g. MultiHeadAttention(AttentionConfig(d_model=64, n_heads=4))")
+        self.config = config
+        C = config.d_model
+        if config.d_kv is None:
+            self.c_attn = nn.Linear(C, 3 * C, bias=config.bias)
+        else:
+            self.q_attn = nn.Linear(C, C, bias=config.bias)
+            self.kv_attn = nn.Linear(config.d_kv, 2 * C, bias=config.bias)
+        self.c_proj = nn.Linear(C, C, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+
+    def _project(self, x: torch.Tensor, context: torch.Tensor | None):
+        """Return q (B, T_q, C) from x and k, v (B, T_k, C) from context (or from x itself)."""
+        C = self.config.d_model
+        if self.config.d_kv is not None:
+            k, v = self.kv_attn(context).split(C, dim=-1)  # 2 x (B, T_k, C)
+            return self.q_attn(x), k, v
+        if context is None:
+            return self.c_attn(x).split(C, dim=-1)  # 3 x (B, T, C)
+        w, b = self.c_attn.weight, self.c_attn.bias  # (3C, C), (3C,)
+        q = F.linear(x, w[:C], None if b is None else b[:C])  # (B, T_q, C)
+        kv = F.linear(context, w[C:], None if b is None else b[C:])  # (B, T_k, 2C)
+        return (q, *kv.split(C, dim=-1))
+
+    def _check_inputs(self, x: torch.Tensor, context: torch.Tensor | None) -> None:
+        """Raise a clear error unless x is (B, T, d_model) and context fits this layer."""
+        cfg = self.config
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != cfg.d_model:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x has shape {got} but this layer expects (B, T, d_model={cfg.d_model}): "
+                             "add a batch dimension with x.unsqueeze(0) if needed")
+        if context is None:
+            if cfg.d_kv is not None:
+                raise ValueError(f"this is a cross-attention layer (d_kv={cfg.d_kv}): pass the keys' "
+                                 "source as context=..., or build it with d_kv=None for self-attention")
+            return
+        width = cfg.d_model if cfg.d_kv is None else cfg.d_kv
+        if not isinstance(context, torch.Tensor) or context.dim() != 3 or context.shape[-1] != width:
+            got = tuple(context.shape) if isinstance(context, torch.Tensor) else type(context).__name__
+            raise ValueError(f"context has shape {got} but this layer expects (B, T_k, {width}): "
+                             "set AttentionConfig(d_kv=...) to the context's width")
+        if context.shape[0] != x.shape[0]:
+            raise ValueError(f"x has shape {tuple(x.shape)} but context has shape "
+                             f"{tuple(context.shape)}: the batch sizes (dimension 0) must match")
+        if cfg.causal:
+            raise ValueError("this layer has causal=True, which is for self-attention only: call it "
+                             "without context, or pass an explicit mask= to a non-causal layer")
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, return_weights: bool = False) -> AttentionOutput:
+        """Attend from x (B, T_q, C) to context (B, T_k, .) or to x itself; weights (B, H, T_q, T_k)."""
+        self._check_inputs(x, context)
+        cfg, H = self.config, self.config.n_heads
+        B, T_q, C = x.shape
+        T_k = T_q if context is None else context.shape[1]
+        _check_mask(mask, (B, H, T_q, T_k))
+        q, k, v = self._project(x, context)  # (B, T_q, C), (B, T_k, C), (B, T_k, C)
+        # Split C into H heads of width C // H, and move heads next to the batch.
+        q = q.view(B, T_q, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_q, hd)
+        k = k.view(B, T_k, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_k, hd)
+        v = v.view(B, T_k, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_k, hd)
+        if return_weights:
+            # The explicit path is the reference. It returns the weights before dropout (rows sum to 1).
+            weights = _attention_weights(q, k, self._add_causal(mask, T_q, x.device))  # (B, H, T_q, T_k)
+            y = self.attn_dropout(weights) @ v  # (B, H, T_q, hd)
+        else:
+            weights, y = None, self._fused(q, k, v, mask)  # (B, H, T_q, hd)
+        y = y.transpose(1, 2).contiguous().view(B, T_q, C)  # (B, T_q, C): heads side by side again
+        return AttentionOutput(self.c_proj(y), weights)
+
+    def _add_causal(self, mask: torch.Tensor | None, T: int, device) -> torch.Tensor | None:
+        """Combine the user's mask with the causal mask when this layer is causal."""
+        if not self.config.causal:
+            return mask
+        causal = causal_mask(T, device=device)  # (T, T)
+        return causal if mask is None else mask & causal  # broadcasts to (B, H, T, T)
+
+    def _fused(self, q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
+        """PyTorch's fused attention kernel, with fully masked query rows pinned to zero output."""
+        p = self.config.dropout if self.training else 0.0
+        if self.config.causal and mask is None:  # the kernel applies causality itself: no T x T mask
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        mask = self._add_causal(mask, q.shape[-2], q.device)
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, H, T_q, hd)
+        # Some kernels give NaN for a query that may attend to nothing. Let such rows attend
+        # everywhere (finite values and gradients), then zero their output, as the explicit path does.
+        empty = ~mask.any(dim=-1, keepdim=True)  # (..., T_q, 1)
+        if not bool(empty.any()):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | empty, dropout_p=p)
+        return y.masked_fill(empty, 0.0)  # (B, H, T_q, hd)
