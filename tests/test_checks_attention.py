@@ -1,0 +1,241 @@
+"""Tests for llmlab.checks.attention: each checker accepts the solution and names typical mistakes."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from llmlab import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location(
+    "solutions_03", ROOT / "solutions" / "03_scaled_dot_product_attention.py")
+solution = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(solution)
+
+INF = float("-inf")
+
+
+def _scores(q, k, divide_by):
+    return q @ k.transpose(-2, -1) / divide_by
+
+
+def _attn(weights_fn):
+    """Build an attention(q, k, v) from a function computing the weights."""
+    def attention(q, k, v):
+        w = weights_fn(q, k)
+        return w @ v, w
+    return attention
+
+
+def _masked(weights_fn):
+    def masked_attention(q, k, v, mask):
+        w = weights_fn(q, k, mask)
+        return w @ v, w
+    return masked_attention
+
+
+def _raises(*args):
+    raise RuntimeError("boom")
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+# --- every checker: solution passes, crashes and stubs fail without raising ----------------------
+
+CHECKERS = [
+    (checks.check_softmax, solution.softmax),
+    (checks.check_attention, solution.attention),
+    (checks.check_causal_mask, solution.causal_mask),
+    (checks.check_masked_attention, solution.masked_attention),
+]
+
+
+@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
+def test_solution_passes(check, answer):
+    verdict = check(answer)
+    assert verdict.passed, verdict.message
+    assert "Correct" in verdict._repr_html_()
+
+
+@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
+def test_raising_function_fails_without_raising(check, answer):
+    verdict = check(_raises)
+    assert not verdict.passed
+    assert "RuntimeError: boom" in verdict.message
+
+
+@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
+def test_stub_fails_without_raising(check, answer):
+    verdict = check(_stub)
+    assert not verdict.passed
+    assert "NotImplementedError" in verdict.message
+    assert "Not yet" in str(verdict)
+
+
+@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
+def test_not_a_function_and_none_result(check, answer):
+    assert "expected a function" in check(answer(4) if check is checks.check_causal_mask
+                                           else 42).message
+    verdict = check(lambda *args: None)
+    assert not verdict.passed
+
+
+def test_checkers_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    for check, answer in CHECKERS:
+        check(answer)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+# --- softmax ---------------------------------------------------------------------------------
+
+def _naive_softmax(x):
+    e = torch.exp(x)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def _global_max_softmax(x):
+    e = torch.exp(x - x.max())
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def _in_place_softmax(x):
+    x -= x.max(dim=-1, keepdim=True).values
+    return torch.exp(x) / torch.exp(x).sum(dim=-1, keepdim=True)
+
+
+def _no_keepdim_softmax(x):
+    e = torch.exp(x - x.max(dim=-1, keepdim=True).values)
+    return e / e.sum(dim=-1)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_naive_softmax, ["overflow", "max"]),
+    (_global_max_softmax, ["each row's own max"]),
+    (lambda x: torch.softmax(x, dim=0), ["columns sum to 1", "dim=-1"]),
+    (lambda x: torch.exp(x) / torch.exp(x).sum(), ["whole tensor"]),
+    (_no_keepdim_softmax, ["keepdim=True"]),
+    (lambda x: torch.exp(x - x.max(dim=-1, keepdim=True).values), ["divide by the row sum"]),
+    (_in_place_softmax, ["in place"]),
+    (lambda x: torch.softmax(x / 2, dim=-1), ["differ"]),
+    (lambda x: x.sum(dim=-1), ["keeps the shape"]),
+])
+def test_softmax_mistakes_get_specific_hints(wrong, words):
+    verdict = checks.check_softmax(wrong)
+    assert not verdict.passed
+    for word in words:
+        assert word in verdict.message, verdict.message
+
+
+def test_softmax_accepts_the_library_and_numpy_results():
+    assert checks.check_softmax(lambda x: torch.softmax(x, dim=-1)).passed
+    assert checks.check_softmax(lambda x: solution.softmax(x).numpy()).passed
+
+
+# --- attention -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wrong, words", [
+    (_attn(lambda q, k: torch.softmax(_scores(q, k, 1.0), -1)), ["not scaled"]),
+    (_attn(lambda q, k: torch.softmax(_scores(q, k, q.shape[-1]), -1)), ["d_k = 16 itself",
+                                                                         "square root"]),
+    (lambda q, k, v: _attn(lambda q_, k_: torch.softmax(_scores(q_, k_, math.sqrt(v.shape[-1])),
+                                                        -1))(q, k, v), ["√d_v"]),
+    (_attn(lambda q, k: torch.softmax(_scores(q, k, math.sqrt(q.shape[1])), -1)),
+     ["sequence length", "q.shape[-1]"]),
+    (_attn(lambda q, k: torch.softmax(_scores(q, k, 2.0), -1)),    # a global d_k = 4
+     ["divided by 2", "not from a variable elsewhere"]),
+    (_attn(lambda q, k: torch.softmax(_scores(q, k, math.sqrt(q.shape[-1])), -2)),
+     ["wrong axis", "dim=-1"]),
+    (lambda q, k, v: (solution.attention(q, k, v)[1],) * 2, ["forgot V"]),
+    (lambda q, k, v: solution.attention(q, k, v)[0], ["return two things"]),
+    (lambda q, k, v: _attn(lambda q_, k_: torch.softmax(q_ @ k_.T / math.sqrt(q_.shape[-1]),
+                                                        -1))(q, k, v), ["k.transpose(-2, -1)"]),
+])
+@pytest.mark.filterwarnings("ignore:The use of `x.T`")  # the k.T mistake also warns
+def test_attention_mistakes_get_specific_hints(wrong, words):
+    verdict = checks.check_attention(wrong)
+    assert not verdict.passed
+    for word in words:
+        assert word in verdict.message, verdict.message
+
+
+def test_attention_with_q_instead_of_v_for_output():
+    def uses_k(q, k, v):
+        w = solution.attention(q, k, v)[1]
+        return w @ k[..., : v.shape[-1]], w
+    verdict = checks.check_attention(uses_k)
+    assert not verdict.passed and "weights @ v" in verdict.message
+
+
+def test_attention_accepts_the_library():
+    from llmlab.attention import scaled_dot_product_attention
+    assert checks.check_attention(scaled_dot_product_attention).passed
+
+
+# --- causal mask -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda T: torch.ones(T, T, dtype=torch.bool).triu(1), ["*may attend*", "tril"]),
+    (lambda T: torch.ones(T, T, dtype=torch.bool).triu(), ["wrong triangle", "lower"]),
+    (lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1), ["itself", "diagonal"]),
+    (lambda T: torch.ones(T, T).tril(), ["bool"]),
+    (lambda T: torch.zeros(T, T).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), INF),
+     ["additive"]),
+    (lambda T: torch.ones(T, T, dtype=torch.bool), ["nothing is masked"]),
+    (lambda T: torch.ones(T, T + 1, dtype=torch.bool).tril(), ["shape"]),
+])
+def test_causal_mask_mistakes_get_specific_hints(wrong, words):
+    verdict = checks.check_causal_mask(wrong)
+    assert not verdict.passed
+    for word in words:
+        assert word in verdict.message, verdict.message
+
+
+def test_causal_mask_accepts_the_library():
+    from llmlab.attention import causal_mask
+    assert checks.check_causal_mask(causal_mask).passed
+
+
+# --- masked attention ------------------------------------------------------------------------
+
+def _scaled(q, k):
+    return _scores(q, k, math.sqrt(q.shape[-1]))
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_masked(lambda q, k, m: torch.softmax(_scaled(q, k), -1) * m), ["after the softmax",
+                                                                      "before the softmax"]),
+    (_masked(lambda q, k, m: torch.softmax(_scaled(q, k).masked_fill(~m, 0.0), -1)),
+     ["filled their scores with 0", "-inf"]),
+    (_masked(lambda q, k, m: torch.softmax(_scaled(q, k).masked_fill(m, INF), -1)),
+     ["*may attend*", "~mask"]),
+    (_masked(lambda q, k, m: torch.softmax(_scaled(q, k), -1)), ["not applied"]),
+    (_masked(lambda q, k, m: torch.softmax(_scores(q, k, 1.0).masked_fill(~m, INF), -1)),
+     ["not scaled"]),
+])
+def test_masked_attention_mistakes_get_specific_hints(wrong, words):
+    verdict = checks.check_masked_attention(wrong)
+    assert not verdict.passed
+    for word in words:
+        assert word in verdict.message, verdict.message
+
+
+def test_masked_attention_that_spoils_the_mask_in_place_fails():
+    def flips(q, k, v, mask):
+        mask.logical_not_()
+        return solution.masked_attention(q, k, v, ~mask)
+    verdict = checks.check_masked_attention(flips)
+    assert not verdict.passed and "in place" in verdict.message
+
+
+def test_masked_attention_accepts_a_large_negative_fill_and_the_library():
+    big_negative = _masked(lambda q, k, m: torch.softmax(_scaled(q, k).masked_fill(~m, -1e9), -1))
+    assert checks.check_masked_attention(big_negative).passed
+    from llmlab.attention import scaled_dot_product_attention
+    assert checks.check_masked_attention(scaled_dot_product_attention).passed
