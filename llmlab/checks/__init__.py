@@ -2,3 +2,23 @@
 from ._core import Verdict
 
 __all__ = ["Verdict"]
+
+# --- lesson 01: tokens and embeddings ---
+from .tokens import check_char_encode, check_cosine_similarity, check_most_frequent_pair  # noqa: E402,F401,E501
+__all__ += ["check_char_encode", "check_most_frequent_pair", "check_cosine_similarity"]
+# --- end lesson 01 ---
+
+# --- lesson 02: predicting the next token ---
+from .next_token import check_counts_to_probs, check_cross_entropy_from_logits, check_temperature_top_k  # noqa: E402,F401,E501
+__all__ += ["check_counts_to_probs", "check_cross_entropy_from_logits", "check_temperature_top_k"]
+# --- end lesson 02 ---
+
+# --- lesson 03: scaled dot-product attention ---
+from .attention import check_attention, check_causal_mask, check_masked_attention, check_softmax  # noqa: E402,F401,E501
+__all__ += ["check_softmax", "check_attention", "check_causal_mask", "check_masked_attention"]
+# --- end lesson 03 ---
+
+# --- lesson 04: multi-head attention ---
+from .multihead import check_merge_heads, check_multi_head_attention, check_sinusoidal_encoding, check_split_heads  # noqa: E402,F401,E501
+__all__ += ["check_split_heads", "check_merge_heads", "check_multi_head_attention", "check_sinusoidal_encoding"]
+# --- end lesson 04 ---

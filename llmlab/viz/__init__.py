@@ -1,16 +1,9 @@
-"""Plots (take an ax, return a Figure) and ipywidgets explorers for the course."""
+"""Plots (take an ax, return a Figure) and ipywidgets explorers for the course.
 
-# --- next-token prediction and sampling (lesson 02) ---
-from llmlab.viz.sampling import (  # noqa: E402,F401
-    SamplingExplorer,
-    plot_bigram_matrix,
-    plot_loss,
-    plot_next_token_distribution,
-    readable_token,
-)
-# --- end lesson 02 ---
-# --- attention viewer: any model's attention weights (lessons 03-06, 08) ---
-from llmlab.viz.attention import (  # noqa: E402,F401
+Every explorer renders server-side with matplotlib into an ipywidgets.Image, so it works offline
+in JupyterLab, Notebook 7, VS Code and Colab; every explorer has a static plot as its twin.
+"""
+from llmlab.viz.attention import (
     AttentionData,
     AttentionExplorer,
     as_attention,
@@ -18,7 +11,28 @@ from llmlab.viz.attention import (  # noqa: E402,F401
     plot_attention_grid,
     plot_query_attention,
 )
-# --- end attention viewer ---
-# --- attention playground (lesson 03) ---
-from llmlab.viz.playground import AttentionPlayground, plot_attention_steps  # noqa: E402,F401
-# --- end attention playground ---
+from llmlab.viz.embeddings import EmbeddingExplorer, plot_neighbours, plot_projection
+from llmlab.viz.playground import AttentionPlayground, plot_attention_steps
+from llmlab.viz.sampling import (
+    SamplingExplorer,
+    plot_bigram_matrix,
+    plot_loss,
+    plot_next_token_distribution,
+    readable_token,
+)
+from llmlab.viz.training import LivePlot, plot_history
+
+__all__ = [
+    # attention viewer (any model's attention weights)
+    "AttentionData", "as_attention", "plot_attention", "plot_attention_grid",
+    "plot_query_attention", "AttentionExplorer",
+    # attention playground (lesson 03)
+    "AttentionPlayground", "plot_attention_steps",
+    # word embeddings (lesson 01)
+    "EmbeddingExplorer", "plot_neighbours", "plot_projection",
+    # next-token prediction and sampling (lesson 02)
+    "SamplingExplorer", "plot_bigram_matrix", "plot_loss", "plot_next_token_distribution",
+    "readable_token",
+    # training curves (lessons 02, 06)
+    "LivePlot", "plot_history",
+]

@@ -7,12 +7,11 @@ import math
 import matplotlib
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from llmlab.attention import AttentionSteps, attention_steps, causal_mask
-from llmlab.viz._render import figure_to_png
+from llmlab.viz._render import figure_to_png, new_figure
 from llmlab.viz.attention import plot_attention
 from llmlab.viz.sampling import readable_token
 
@@ -104,8 +103,7 @@ def plot_attention_steps(steps, tokens, query_index: int = -1, fig=None, *, key_
     # Hidden = the mask put -inf there (a score that was already -inf is not a mask's doing).
     hidden = np.isneginf(s.masked_scores) & ~np.isneginf(s.scaled_scores)  # (T_q, T_k)
     if fig is None:
-        fig = Figure(figsize=_FIGSIZE, layout="constrained")
-        FigureCanvasAgg(fig)
+        fig = new_figure(_FIGSIZE)
     elif fig.axes:
         raise ValueError("fig already has axes: pass a new, empty Figure (or leave fig=None)")
     grid = fig.add_gridspec(4, 2, width_ratios=[1.0, 1.25])
@@ -280,8 +278,7 @@ class AttentionPlayground:
         """Draw the current view as PNG bytes, reusing the first view's layout (twice as fast)."""
         # Constrained layout measures every label, which costs as much as drawing. The tokens and
         # panels never change, so the positions found for the first picture fit every later one.
-        fig = Figure(figsize=_FIGSIZE, layout=None if self._positions else "constrained")
-        FigureCanvasAgg(fig)
+        fig = new_figure(_FIGSIZE, layout=None if self._positions else "constrained")
         plot_attention_steps(self.current_steps, self.tokens, self.query.value, fig=fig)
         if self._positions and len(self._positions) == len(fig.axes):
             for ax, position in zip(fig.axes, self._positions):

@@ -1,0 +1,127 @@
+"""Pictures of word vectors: a 2-D PCA map, a neighbour bar chart, and an explorer widget."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from llmlab.embeddings import UnknownWordError, WordVectors
+from llmlab.viz._render import figure_to_png, new_axes, new_figure
+
+__all__ = ["plot_projection", "plot_neighbours", "EmbeddingExplorer"]
+
+_PLAIN, _ACCENT = "#1f77b4", "#d62728"  # matplotlib's tab:blue and tab:red, valid in HTML too
+# Where the explorer starts when no word is given: the first of these the vocabulary knows.
+_STARTING_WORDS = ("mother", "morning", "king", "two")
+
+
+def _draw_projection(ax, vectors: WordVectors, words: list[str], highlight: set[str]) -> None:
+    """Scatter the words' 2-D PCA coordinates on ax, labelling every point."""
+    coords = vectors.project_2d(words)  # (N, 2)
+    colours = [_ACCENT if w in highlight else _PLAIN for w in words]
+    ax.scatter(coords[:, 0], coords[:, 1], c=colours, s=25)
+    for (x, y), word in zip(coords, words):
+        ax.annotate(word, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=9,
+                    color=_ACCENT if word in highlight else "black",
+                    fontweight="bold" if word in highlight else "normal")
+    # Only directions of spread matter in PCA, so the axes carry no units.
+    ax.set_xlabel("principal component 1")
+    ax.set_ylabel("principal component 2")
+    ax.set_title(f"{len(words)} word vectors projected to 2-D (PCA)")
+    ax.margins(0.15)  # room for the labels of the outermost points
+
+
+def _draw_neighbours(ax, word: str, neighbours: list[tuple[str, float]]) -> None:
+    """Horizontal bars of neighbour similarities on ax, the most similar at the top."""
+    names = [w for w, _ in neighbours]
+    sims = [s for _, s in neighbours]
+    ax.barh(range(len(names)), sims, color=_PLAIN)
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.invert_yaxis()  # rank 1 at the top, as in the HTML list
+    ax.set_xlim(min(0.0, min(sims, default=0.0)) - 0.05, 1.0)  # cosine similarity is at most 1
+    ax.set_xlabel("cosine similarity")
+    ax.set_title(f"nearest neighbours of {word!r}")
+
+
+def plot_projection(vectors: WordVectors, words, highlight=None, ax=None) -> Figure:
+    """Scatter plot of the given words' vectors projected to 2-D by PCA, with labels."""
+    words = list(dict.fromkeys(words))  # drop repeats, keep the order
+    if len(words) < 2:
+        raise ValueError(f"plot_projection needs at least 2 distinct words, got {words}")
+    highlight = {highlight} if isinstance(highlight, str) else set(highlight or ())
+    fig, ax = new_axes(ax, figsize=(6.0, 5.0))
+    _draw_projection(ax, vectors, words, highlight)
+    return fig
+
+
+def plot_neighbours(vectors: WordVectors, word: str, k: int = 10, ax=None) -> Figure:
+    """Horizontal bar chart of the k nearest neighbours of word and their cosine similarities."""
+    neighbours = vectors.neighbours(word, k)  # raises UnknownWordError with suggestions
+    fig, ax = new_axes(ax, figsize=(5.0, 0.3 * k + 1.2))
+    _draw_neighbours(ax, word, neighbours)
+    return fig
+
+
+def _neighbour_table(word: str, neighbours: list[tuple[str, float]]) -> str:
+    """HTML list of neighbours, each with its similarity and a bar whose length shows it."""
+    rows = "".join(
+        f"<tr><td style='text-align:right'>{rank}</td><td>{html.escape(w)}</td>"
+        f"<td style='text-align:right'>{s:.3f}</td><td><div style='width:{max(s, 0.0) * 120:.0f}px;"
+        f"height:10px;background:{_PLAIN}'></div></td></tr>"
+        for rank, (w, s) in enumerate(neighbours, start=1))
+    return (f"<b>Nearest neighbours of <i>{html.escape(word)}</i></b>"
+            f"<table><tr><th>#</th><th>word</th><th>cosine</th><th></th></tr>{rows}</table>")
+
+
+class EmbeddingExplorer:
+    """Pick or type a word; see its nearest neighbours as a list, a bar chart and a 2-D map."""
+
+    def __init__(self, vectors: WordVectors, word: str | None = None, k: int = 10,
+                 max_options: int = 3000):
+        self.vectors = vectors
+        if word is None:
+            word = next((w for w in _STARTING_WORDS if w in vectors), vectors.words[0])
+        # vectors.words is most frequent first: offer the common words only, which keeps the
+        # payload sent to the browser small; any other vocabulary word can still be typed.
+        self.word = widgets.Combobox(value=word, options=tuple(vectors.words[:max_options]),
+                                     description="word", placeholder="type a word",
+                                     ensure_option=False, continuous_update=False)
+        self.k = widgets.IntSlider(value=k, min=2, max=min(30, len(vectors) - 1),
+                                   description="neighbours", continuous_update=False)
+        self.image = widgets.Image(format="png")
+        self.table = widgets.HTML()
+        self.widget = widgets.VBox([widgets.HBox([self.word, self.k]),
+                                    widgets.HBox([self.image, self.table])])
+        self.current_word = None
+        self.current_neighbours: list[tuple[str, float]] = []
+        self.word.observe(self._update, names="value")
+        self.k.observe(self._update, names="value")
+        self._update()
+
+    def _update(self, change=None) -> None:
+        """Recompute the neighbours of the chosen word and redraw the picture and the list."""
+        word = self.word.value.strip().lower()  # forgive "Emma " typed with a capital and a space
+        if not word:
+            self.table.value = "Type a word (lower-case) and press Enter."
+            return
+        try:
+            neighbours = self.vectors.neighbours(word, self.k.value)
+        except UnknownWordError as err:
+            # A friendly message instead of a traceback; the last good picture stays up.
+            self.current_word, self.current_neighbours = None, []
+            self.table.value = f"<span style='color:{_ACCENT}'>{html.escape(str(err))}</span>"
+            return
+        self.current_word, self.current_neighbours = word, neighbours
+        fig = new_figure((10.0, 4.5))
+        ax_map, ax_bars = fig.subplots(1, 2, width_ratios=(3, 2))
+        _draw_projection(ax_map, self.vectors, [word] + [w for w, _ in neighbours], {word})
+        _draw_neighbours(ax_bars, word, neighbours)
+        self.image.value = figure_to_png(fig)  # replacing the bytes in place: no flicker
+        self.table.value = _neighbour_table(word, neighbours)
+
+    def _ipython_display_(self) -> None:
+        """Show the widget when the explorer is the last expression of a cell."""
+        from IPython.display import display
+
+        display(self.widget)
