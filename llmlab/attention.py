@@ -15,9 +15,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llmlab._checks_attention import check_mask as _check_mask
+from llmlab._checks_attention import check_mha_inputs as _check_mha_inputs
+from llmlab._checks_attention import check_qkv as _check_qkv
+
 __all__ = [
     "softmax", "AttentionOutput", "scaled_dot_product_attention", "AttentionSteps", "attention_steps",
-    "causal_mask", "padding_mask", "AttentionConfig", "MultiHeadAttention",
+    "causal_mask", "padding_mask", "AttentionConfig", "KVCache", "MultiHeadAttention",
 ]
 
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
@@ -53,49 +57,6 @@ class AttentionSteps(NamedTuple):
     masked_scores: torch.Tensor  # -inf where the mask is False
     weights: torch.Tensor  # softmax over the keys
     output: torch.Tensor  # weights @ V, (..., T_q, d_v)
-
-
-def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
-    """Raise a clear error unless q, k, v are (..., T_q, d_k), (..., T_k, d_k), (..., T_k, d_v)."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}: "
-                            f"convert it with torch.as_tensor({name}, dtype=torch.float32)")
-        if t.dim() < 2:
-            raise ValueError(f"{name} has shape {tuple(t.shape)} but needs at least 2 dimensions "
-                             f"(..., T, d): add a sequence dimension, e.g. {name}.unsqueeze(0)")
-        if not torch.is_floating_point(t):
-            raise ValueError(f"{name} has dtype {t.dtype} but attention needs floats: "
-                             f"use {name}.float()")
-    for name, t in (("k", k), ("v", v)):
-        if t.dtype != q.dtype:
-            raise ValueError(f"q has dtype {q.dtype} but {name} has dtype {t.dtype}: "
-                             f"convert them to one dtype, e.g. {name} = {name}.to(q.dtype)")
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q has shape {tuple(q.shape)} but k has shape {tuple(k.shape)}: "
-                         "the last dimensions (d_k) must match")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k has shape {tuple(k.shape)} but v has shape {tuple(v.shape)}: keys and "
-                         "values must have the same length T_k (dimension -2), one value per key")
-    for name, t in (("k", k), ("v", v)):
-        if t.shape[:-2] != q.shape[:-2]:
-            raise ValueError(f"q has shape {tuple(q.shape)} but {name} has shape {tuple(t.shape)}: "
-                             "the leading (batch, head) dimensions must match exactly")
-
-
-def _check_mask(mask: torch.Tensor | None, scores_shape: Sequence[int]) -> None:
-    """Raise a clear error unless mask is None or a bool tensor broadcastable to scores_shape."""
-    if mask is None:
-        return
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask has dtype {got}: pass a bool mask where True = may attend "
-                         "(for an additive float mask of 0 / -inf, convert with mask = additive == 0)")
-    target, m = tuple(scores_shape), tuple(mask.shape)
-    if len(m) > len(target) or any(a not in (1, b) for a, b in zip(m[::-1], target[::-1])):
-        raise ValueError(f"mask has shape {m} but the attention scores have shape {target}: "
-                         f"the mask must broadcast to (..., T_q, T_k) = {target}; for padding use "
-                         "padding_mask(lengths, T), shape (B, 1, 1, T)")
 
 
 def _masked_scores(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -197,6 +158,33 @@ class AttentionConfig:
         return self.d_model // self.n_heads
 
 
+@dataclass
+class KVCache:
+    """The keys and values one self-attention layer has already computed, each (B, H, T_past, hd).
+
+    When generating, token t's keys and values never change once computed (causal attention: the
+    past cannot see the future). So keep them, and feed the layer only the new tokens: pass the same
+    KVCache to every call, and each call appends its keys and values in place. One cache per layer;
+    start a fresh one for each new batch of sequences.
+    """
+
+    k: torch.Tensor | None = None  # (B, H, T_past, hd)
+    v: torch.Tensor | None = None  # (B, H, T_past, hd)
+
+    @property
+    def length(self) -> int:
+        """Number of positions cached so far (T_past)."""
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append new keys and values (B, H, T_new, hd); return all of them (B, H, T_past + T_new, hd)."""
+        if self.k is not None:
+            k = torch.cat([self.k, k], dim=-2)  # (B, H, T_past + T_new, hd)
+            v = torch.cat([self.v, v], dim=-2)  # (B, H, T_past + T_new, hd)
+        self.k, self.v = k, v
+        return k, v
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self- or cross-attention with GPT-2's parameter names and layout.
 
@@ -207,6 +195,8 @@ class MultiHeadAttention(nn.Module):
     `c_attn.weight.copy_(sd["attn.c_attn.weight"].t())` (same for c_proj; biases as they are).
     With d_kv set (cross-attention), `q_attn` Linear(d_model, d_model) and `kv_attn`
     Linear(d_kv, 2*d_model) replace c_attn, and a context is required.
+    Causal self-attention takes `cache=KVCache()` for generation: the T_q new positions are the last
+    T_q of T_past + T_q, and attend to every cached key plus the causal part of the new ones.
     """
 
     def __init__(self, config: AttentionConfig):
@@ -237,65 +227,51 @@ class MultiHeadAttention(nn.Module):
         kv = F.linear(context, w[C:], None if b is None else b[C:])  # (B, T_k, 2C)
         return (q, *kv.split(C, dim=-1))
 
-    def _check_inputs(self, x: torch.Tensor, context: torch.Tensor | None) -> None:
-        """Raise a clear error unless x is (B, T, d_model) and context fits this layer."""
-        cfg = self.config
-        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != cfg.d_model:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x has shape {got} but this layer expects (B, T, d_model={cfg.d_model}): "
-                             "add a batch dimension with x.unsqueeze(0) if needed")
-        if context is None:
-            if cfg.d_kv is not None:
-                raise ValueError(f"this is a cross-attention layer (d_kv={cfg.d_kv}): pass the keys' "
-                                 "source as context=..., or build it with d_kv=None for self-attention")
-            return
-        width = cfg.d_model if cfg.d_kv is None else cfg.d_kv
-        if not isinstance(context, torch.Tensor) or context.dim() != 3 or context.shape[-1] != width:
-            got = tuple(context.shape) if isinstance(context, torch.Tensor) else type(context).__name__
-            raise ValueError(f"context has shape {got} but this layer expects (B, T_k, {width}): "
-                             "set AttentionConfig(d_kv=...) to the context's width")
-        if context.shape[0] != x.shape[0]:
-            raise ValueError(f"x has shape {tuple(x.shape)} but context has shape "
-                             f"{tuple(context.shape)}: the batch sizes (dimension 0) must match")
-        if cfg.causal:
-            raise ValueError("this layer has causal=True, which is for self-attention only: call it "
-                             "without context, or pass an explicit mask= to a non-causal layer")
-
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, return_weights: bool = False) -> AttentionOutput:
+                mask: torch.Tensor | None = None, return_weights: bool = False,
+                cache: KVCache | None = None) -> AttentionOutput:
         """Attend from x (B, T_q, C) to context (B, T_k, .) or to x itself; weights (B, H, T_q, T_k)."""
-        self._check_inputs(x, context)
+        _check_mha_inputs(self.config, x, context, cache)
         cfg, H = self.config, self.config.n_heads
         B, T_q, C = x.shape
-        T_k = T_q if context is None else context.shape[1]
-        _check_mask(mask, (B, H, T_q, T_k))
-        q, k, v = self._project(x, context)  # (B, T_q, C), (B, T_k, C), (B, T_k, C)
+        T_past = 0 if cache is None else cache.length
+        T_new = T_q if context is None else context.shape[1]  # positions whose k, v we compute now
+        _check_mask(mask, (B, H, T_q, T_past + T_new))
+        q, k, v = self._project(x, context)  # (B, T_q, C), (B, T_new, C), (B, T_new, C)
         # Split C into H heads of width C // H, and move heads next to the batch.
         q = q.view(B, T_q, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_q, hd)
-        k = k.view(B, T_k, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_k, hd)
-        v = v.view(B, T_k, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_k, hd)
+        k = k.view(B, T_new, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_new, hd)
+        v = v.view(B, T_new, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_new, hd)
+        if cache is not None:
+            k, v = cache.update(k, v)  # (B, H, T_k, hd) with T_k = T_past + T_q: past keys, then new
         if return_weights:
             # The explicit path is the reference. It returns the weights before dropout (rows sum to 1).
-            weights = _attention_weights(q, k, self._add_causal(mask, T_q, x.device))  # (B, H, T_q, T_k)
+            mask = self._add_causal(mask, T_q, k.shape[-2], x.device)
+            weights = _attention_weights(q, k, mask)  # (B, H, T_q, T_k)
             y = self.attn_dropout(weights) @ v  # (B, H, T_q, hd)
         else:
             weights, y = None, self._fused(q, k, v, mask)  # (B, H, T_q, hd)
         y = y.transpose(1, 2).contiguous().view(B, T_q, C)  # (B, T_q, C): heads side by side again
         return AttentionOutput(self.c_proj(y), weights)
 
-    def _add_causal(self, mask: torch.Tensor | None, T: int, device) -> torch.Tensor | None:
+    def _add_causal(self, mask: torch.Tensor | None, T_q: int, T_k: int, device) -> torch.Tensor | None:
         """Combine the user's mask with the causal mask when this layer is causal."""
         if not self.config.causal:
             return mask
-        causal = causal_mask(T, device=device)  # (T, T)
-        return causal if mask is None else mask & causal  # broadcasts to (B, H, T, T)
+        causal = causal_mask(T_q, T_k, device=device)  # (T_q, T_k): queries are the last T_q keys
+        return causal if mask is None else mask & causal  # broadcasts to (B, H, T_q, T_k)
 
     def _fused(self, q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
         """PyTorch's fused attention kernel, with fully masked query rows pinned to zero output."""
         p = self.config.dropout if self.training else 0.0
-        if self.config.causal and mask is None:  # the kernel applies causality itself: no T x T mask
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        mask = self._add_causal(mask, q.shape[-2], q.device)
+        T_q, T_k = q.shape[-2], k.shape[-2]
+        if self.config.causal and mask is None:
+            if T_q == T_k:  # the kernel applies causality itself: no T x T mask to build
+                return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+            if T_q == 1:  # one new token (a KV cache): it is the last position and sees every key
+                return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+            # Otherwise an explicit mask: is_causal aligns the queries with the *first* T_q keys.
+        mask = self._add_causal(mask, T_q, T_k, q.device)
         if mask is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, H, T_q, hd)
         # Some kernels give NaN for a query that may attend to nothing. Let such rows attend

@@ -9,6 +9,7 @@ from torch.testing import assert_close
 from llmlab.attention import (
     AttentionConfig,
     AttentionOutput,
+    KVCache,
     MultiHeadAttention,
     attention_steps,
     causal_mask,
@@ -454,3 +455,56 @@ def test_mha_rejects_bad_inputs_with_precise_messages():
         causal(x, context=torch.randn(2, 5, 16))
     with pytest.raises(TypeError, match="AttentionConfig"):
         MultiHeadAttention(16)
+
+
+# --- KV cache ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("return_weights", [False, True])
+@pytest.mark.parametrize("chunks", [(1, 1, 1, 1, 1, 1), (3, 1, 2), (2, 4)])
+def test_kv_cache_in_chunks_equals_one_causal_pass(return_weights, chunks):
+    B, T, C, H = 2, 6, 32, 4
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(AttentionConfig(C, H, causal=True)).eval()
+    x = torch.randn(B, T, C, generator=_gen(11))
+    full = mha(x, return_weights=True)
+    cache, start = KVCache(), 0
+    for n in chunks:
+        got = mha(x[:, start:start + n], cache=cache, return_weights=return_weights)
+        assert cache.length == start + n and cache.k.shape == (B, H, start + n, C // H)
+        assert_close(got.output, full.output[:, start:start + n], **TOL)
+        if return_weights:  # the new rows of the full weights, over every key so far
+            assert got.weights.shape == (B, H, n, start + n)
+            assert_close(got.weights, full.weights[:, :, start:start + n, :start + n], **TOL)
+        start += n
+
+
+def test_kv_cache_combines_with_a_padding_mask_over_all_keys():
+    B, T, C, H = 2, 5, 16, 2
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(AttentionConfig(C, H, causal=True)).eval()
+    x = torch.randn(B, T, C, generator=_gen(12))
+    mask = padding_mask([5, 3], T)  # (B, 1, 1, T)
+    full = mha(x, mask=mask).output
+    cache = KVCache()
+    mha(x[:, :3], cache=cache, mask=mask[..., :3])
+    rest = mha(x[:, 3:], cache=cache, mask=mask)  # mask over all T_past + T_q = 5 keys
+    assert_close(rest.output, full[:, 3:], **TOL)
+
+
+def test_kv_cache_rejects_misuse_with_clear_messages():
+    self_attn = MultiHeadAttention(AttentionConfig(16, 2, causal=True))
+    cross = MultiHeadAttention(AttentionConfig(16, 2, d_kv=6))
+    x = torch.randn(2, 3, 16)
+    with pytest.raises(TypeError, match=r"cache must be a KVCache.*KVCache\(\)"):
+        self_attn(x, cache={})
+    with pytest.raises(ValueError, match="KV cache is for self-attention only"):
+        cross(x, context=torch.randn(2, 4, 6), cache=KVCache())
+    with pytest.raises(ValueError, match=r"KV cache needs a causal layer \(AttentionConfig\(causal=True\)\)"):
+        MultiHeadAttention(AttentionConfig(16, 2))(x, cache=KVCache())
+    cache = KVCache()
+    self_attn(x, cache=cache)
+    with pytest.raises(ValueError, match=r"cache holds keys of shape \(2, 2, 3, 8\).*fresh KVCache\(\)"):
+        self_attn(torch.randn(1, 1, 16), cache=cache)
+    with pytest.raises(ValueError, match=r"mask has shape \(1, 1, 1, 2\) but the attention scores "
+                                         r"have shape \(2, 2, 1, 4\)"):
+        self_attn(x[:, :1], cache=cache, mask=torch.ones(1, 1, 1, 2, dtype=torch.bool))  # 2 keys, not 3 + 1

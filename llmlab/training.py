@@ -1,0 +1,345 @@
+"""The one training loop of the course: AdamW, warm-up + cosine schedule, clipping, periodic eval.
+
+train() draws random windows of the token stream (llmlab.data.random_batch), shows a progress
+bar, evaluates train and validation loss every eval_interval steps, calls an optional callback
+(e.g. a LivePlot) with the history so far, and writes checkpoints. Interrupting it (Ctrl-C or the
+notebook's stop button) ends training cleanly: the model and its history are returned with
+interrupted=True, and a final checkpoint is written if checkpoints are on. Nothing is lost.
+
+Any model fits whose forward(x, targets) returns the loss as `.loss` (GPT's GPTOutput) or as the
+second item of a tuple (NeuralBigram's (logits, loss)).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from llmlab import get_device
+from llmlab.checkpoint import (TrainState, load_checkpoint, restore_rng_state, rng_state,
+                               save_checkpoint, unwrap_model)
+from llmlab.data import random_batch
+
+__all__ = ["TrainConfig", "TrainState", "TrainResult", "lr_at", "make_optimizer",
+           "estimate_loss", "train"]
+
+_DTYPES = ("float32", "bfloat16")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (the CLI `python -m llmlab.train` has one flag per field)."""
+
+    max_steps: int = 2000
+    batch_size: int = 12
+    block_size: int = 64
+    lr: float = 1e-3              # peak learning rate, reached at the end of warm-up
+    min_lr: float = 1e-4          # where the cosine decay ends, at max_steps
+    warmup_steps: int = 100
+    weight_decay: float = 0.1     # applied to matrices only (see make_optimizer)
+    beta1: float = 0.9
+    beta2: float = 0.99           # a little above the usual 0.95: few tokens per step, noisy grads
+    grad_clip: float = 1.0        # max global gradient norm; 0 turns clipping off
+    eval_interval: int = 200      # evaluate every this many steps (and at the first and last)
+    eval_steps: int = 20          # batches averaged per loss estimate
+    log_interval: int = 10        # refresh the progress bar's loss every this many steps
+    seed: int = 1337
+    device: str = "auto"          # "auto" = llmlab.get_device(): CUDA, then MPS, then CPU
+    dtype: str = "float32"        # or "bfloat16": mixed precision (autocast) on CPU or CUDA
+    checkpoint_path: str | None = None  # None = no checkpoints
+    checkpoint_interval: int = 0  # also save every this many steps; 0 = only at the end / on stop
+
+    def __post_init__(self):
+        for name in ("max_steps", "batch_size", "block_size", "eval_interval", "eval_steps",
+                     "log_interval", "warmup_steps", "checkpoint_interval", "seed"):
+            value, least = getattr(self, name), 0 if name in (
+                "warmup_steps", "checkpoint_interval", "seed") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"TrainConfig.{name} must be an int >= {least}, got {value!r}")
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "beta1", "beta2"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value < 0:
+                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value!r}")
+        if self.lr <= 0 or self.min_lr > self.lr:
+            raise ValueError(f"need 0 < min_lr <= lr, got lr={self.lr} and min_lr={self.min_lr}: "
+                             "the schedule decays from lr down to min_lr")
+        if not (self.beta1 < 1 and self.beta2 < 1):
+            raise ValueError(f"beta1 and beta2 must be below 1, got {self.beta1} and {self.beta2}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"TrainConfig.dtype must be one of {_DTYPES}, got {self.dtype!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Rebuild a config saved with asdict (keys this version does not know are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    """What train() returns: the trained model, its loss history and how the run ended."""
+
+    model: nn.Module
+    history: list                 # one dict per evaluation: step, train_loss, val_loss, lr, ...
+    step_losses: list             # the training loss of every step (one batch each: noisy)
+    step: int                     # optimizer steps done
+    interrupted: bool             # True when stopped with Ctrl-C / the stop button
+    state: TrainState = field(repr=False)
+
+    @property
+    def last_val_loss(self) -> float | None:
+        """The validation loss of the latest evaluation (None if there was none)."""
+        vals = [row["val_loss"] for row in self.history if row["val_loss"] is not None]
+        return vals[-1] if vals else None
+
+    @property
+    def best_val_loss(self) -> float | None:
+        """The lowest validation loss seen (None if there was none)."""
+        vals = [row["val_loss"] for row in self.history if row["val_loss"] is not None]
+        return min(vals) if vals else None
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Learning rate at a step: linear warm-up to config.lr, then cosine decay to min_lr at max_steps."""
+    if step < config.warmup_steps:
+        # (step + 1) so that step 0 already learns a little instead of wasting a batch at lr = 0.
+        return config.lr * (step + 1) / (config.warmup_steps + 1)
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    progress = min(progress, 1.0)  # past max_steps the rate stays at min_lr
+    coeff = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0 along half a cosine
+    return config.min_lr + coeff * (config.lr - config.min_lr)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (dim >= 2) only; biases and LayerNorm gains are not decayed.
+
+    One simple rule: a parameter with two or more dimensions is a weight matrix that multiplies
+    inputs, and shrinking it regularises. Embedding tables are matrices too, so they are decayed,
+    as in GPT-2 and nanoGPT. Biases and LayerNorm gains are vectors that shift or scale; pulling
+    them towards 0 only hurts. Tied weights (GPT's lm_head = token embedding) appear once.
+    """
+    params = [p for p in unwrap_model(model).parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (requires_grad is False everywhere)")
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": ps, "weight_decay": wd, "group": name} for name, ps, wd in (
+        ("decay", decay, config.weight_decay), ("no_decay", no_decay, 0.0)) if ps]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2))
+
+
+def _autocast(device: torch.device, dtype: str):
+    """A fresh autocast context for dtype ("float32" = none), or raise where it is unsupported."""
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    if device.type not in ("cpu", "cuda") or (device.type == "cuda"
+                                              and not torch.cuda.is_bf16_supported()):
+        raise ValueError(f"dtype='bfloat16' is not supported on {device}: use dtype='float32' "
+                         "(or device='cpu')")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _loss_of(output) -> torch.Tensor:
+    """The loss from a model's output: output.loss (GPTOutput) or output[1] ((logits, loss))."""
+    loss = getattr(output, "loss", None)
+    if loss is None and isinstance(output, tuple) and len(output) >= 2:
+        loss = output[1]
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError("model(x, targets) must return the loss as .loss or as the second item of "
+                        f"a tuple, got {type(output).__name__}")
+    return loss
+
+
+@torch.no_grad()
+def estimate_loss(model: nn.Module, ids, batch_size: int, block_size: int, eval_steps: int = 20,
+                  seed: int = 0, device=None, dtype: str = "float32") -> float:
+    """Mean loss over eval_steps random batches, in eval mode without gradients (the mode is restored)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    # A fresh generator with a fixed seed: every evaluation sees the same batches, so two points
+    # on the curve differ because the model changed, not because the batches did.
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()  # no dropout while measuring
+    try:
+        total = 0.0
+        for _ in range(eval_steps):
+            x, y = random_batch(ids, batch_size, block_size, generator=gen, device=device)
+            with _autocast(device, dtype):
+                total += _loss_of(model(x, y)).item()
+        return total / eval_steps
+    finally:
+        model.train(was_training)
+
+
+def _as_ids(ids, name: str, config: TrainConfig, vocab_size: int | None) -> torch.Tensor:
+    """Return token ids as a 1-D LongTensor long enough for one batch, or raise naming the fix."""
+    ids = torch.as_tensor(ids)
+    if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
+        raise ValueError(f"{name} must be a 1-D sequence of integer token ids, got shape "
+                         f"{tuple(ids.shape)} and dtype {ids.dtype}: encode the text first")
+    if len(ids) < config.block_size + 1:
+        raise ValueError(f"{name} has {len(ids)} tokens but one window needs block_size + 1 = "
+                         f"{config.block_size + 1}: use more text or a smaller block_size")
+    if vocab_size is not None and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"{name} holds ids from {int(ids.min())} to {int(ids.max())} but the model's "
+                         f"vocab_size is {vocab_size}: build the model with "
+                         "vocab_size=tokenizer.vocab_size")
+    return ids.long()
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) when torch.distributed is running (e.g. under torchrun), else (0, 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _postfix(history: list, recent: list) -> str:
+    """The progress bar's note: the mean of recent step losses and the latest evaluation."""
+    parts = [f"loss {sum(recent) / len(recent):.4f}"] if recent else []
+    if history:
+        row = history[-1]
+        kind = "val" if row["val_loss"] is not None else "train"
+        parts.append(f"{kind} {row[kind + '_loss']:.4f} @ step {row['step']}")
+    return ", ".join(parts)
+
+
+def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None = None,
+          callback=None, progress: bool = True, state: TrainState | None = None,
+          resume_from=None, step_callback=None, checkpoint_extra: dict | None = None) -> TrainResult:
+    """Train model on random windows of train_ids; stop cleanly on Ctrl-C; return a TrainResult.
+
+    callback(history) runs after every evaluation; step_callback(step, loss) after every step.
+    To continue a run pass state=result.state (same model object), or resume_from=a checkpoint
+    path (its weights are loaded into model; config defaults to the saved one). Under torchrun
+    the model is wrapped in DistributedDataParallel, each rank draws its own batches, and only
+    rank 0 evaluates, shows progress, calls the callbacks and writes checkpoints.
+    checkpoint_extra is plain data (str, numbers, lists, dicts) stored in every checkpoint.
+    A new run seeds torch's global generator with config.seed, so dropout repeats too.
+    """
+    if state is not None and resume_from is not None:
+        raise ValueError("pass either state= or resume_from=, not both")
+    if resume_from is not None:
+        ckpt = load_checkpoint(resume_from, model)
+        config, state = config or TrainConfig.from_dict(ckpt.train_config), ckpt.state
+    config = config or TrainConfig()
+    if state is not None and state.step > config.max_steps:
+        raise ValueError(f"the run is already at step {state.step}, past max_steps="
+                         f"{config.max_steps}: raise max_steps to train further")
+    raw = unwrap_model(model)
+    model_config = getattr(raw, "config", None)
+    model_block = getattr(model_config, "block_size", None)
+    if model_block is not None and config.block_size > model_block:
+        raise ValueError(f"TrainConfig.block_size={config.block_size} is longer than the model's "
+                         f"block_size={model_block}: use block_size <= {model_block}")
+    vocab_size = getattr(model_config, "vocab_size", getattr(raw, "vocab_size", None))
+    train_ids = _as_ids(train_ids, "train_ids", config, vocab_size)
+    val_ids = None if val_ids is None else _as_ids(val_ids, "val_ids", config, vocab_size)
+    device = get_device() if config.device == "auto" else torch.device(config.device)
+    _autocast(device, config.dtype)  # fail now, not after the first batch
+
+    rank, world = _distributed()
+    main = rank == 0  # only one process talks, evaluates and saves
+    raw.to(device)
+    raw.train()
+    if world > 1:  # gradients are averaged across ranks during backward()
+        net = DistributedDataParallel(raw, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        net = raw
+    optimizer = make_optimizer(raw, config)
+    gen = torch.Generator()
+    if state is None:
+        step, history, step_losses, elapsed0 = 0, [], [], 0.0
+        torch.manual_seed(config.seed + rank)  # dropout masks repeat too
+        gen.manual_seed(config.seed + rank)    # each rank draws different batches
+    else:
+        step, elapsed0 = state.step, state.elapsed_s
+        history, step_losses = list(state.history), list(state.step_losses)
+        # A copy: AdamW updates its moments in place, and state must stay a snapshot.
+        optimizer.load_state_dict(copy.deepcopy(state.optimizer_state))
+        for group in optimizer.param_groups:  # this config's settings win over the saved ones
+            group["weight_decay"] = config.weight_decay if group["group"] == "decay" else 0.0
+            group["betas"] = (config.beta1, config.beta2)
+        restore_rng_state(state.rng_state, gen, device)
+        if not main:  # only rank 0's batch stream was saved; the others start a fresh one here
+            gen.manual_seed(config.seed + rank + 1_000_003 * step)
+
+    tokens_per_step = config.batch_size * config.block_size * world
+    eval_args = dict(batch_size=config.batch_size, block_size=config.block_size,
+                     eval_steps=config.eval_steps, seed=config.seed, device=device,
+                     dtype=config.dtype)
+    start = time.perf_counter() - elapsed0
+
+    def save(at_step: int) -> None:
+        """Write a checkpoint of the run as it is now (rank 0 only)."""
+        if main and config.checkpoint_path is not None:
+            save_checkpoint(config.checkpoint_path, raw, optimizer, at_step, asdict(config),
+                            history, step_losses, rng_state(gen, device), checkpoint_extra,
+                            time.perf_counter() - start)
+
+    bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step",
+               disable=not (progress and main), dynamic_ncols=True)
+    interrupted = False
+    try:
+        while True:
+            due = step % config.eval_interval == 0 or step == config.max_steps
+            # A resumed run may stop right after an evaluation it already recorded.
+            if main and due and not (history and history[-1]["step"] == step):
+                history.append({
+                    "step": step,
+                    "train_loss": estimate_loss(raw, train_ids, **eval_args),
+                    "val_loss": None if val_ids is None else estimate_loss(raw, val_ids, **eval_args),
+                    "lr": lr_at(step, config),
+                    "tokens_seen": step * tokens_per_step,
+                    "elapsed_s": time.perf_counter() - start,
+                })
+                bar.set_postfix_str(_postfix(history, step_losses[-config.log_interval:]))
+                if callback is not None:
+                    callback(history)
+            if step >= config.max_steps:
+                break
+
+            lr = lr_at(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = random_batch(train_ids, config.batch_size, config.block_size,
+                                generator=gen, device=device)          # (B, T), (B, T)
+            with _autocast(device, config.dtype):
+                loss = _loss_of(net(x, y))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:  # one rare huge gradient must not undo the training so far
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            step_losses.append(loss.item())
+            if not math.isfinite(step_losses[-1]):
+                raise FloatingPointError(f"the loss became {step_losses[-1]} at step {step}: "
+                                         "lower lr (or set grad_clip=1.0) and train again")
+            bar.update(1)
+            if main and step_callback is not None:
+                step_callback(step, step_losses[-1])
+            if step % config.log_interval == 0:
+                bar.set_postfix_str(_postfix(history, step_losses[-config.log_interval:]))
+            if config.checkpoint_interval and step % config.checkpoint_interval == 0 \
+                    and step < config.max_steps:
+                save(step)
+    except KeyboardInterrupt:
+        # The stop button: keep everything learned so far. A step caught half-way may be partly
+        # applied; the weights are still a usable model.
+        interrupted = True
+    finally:
+        bar.close()
+    save(step)
+    new_state = TrainState(step, optimizer.state_dict(), rng_state(gen, device), history,
+                           step_losses, time.perf_counter() - start)
+    return TrainResult(model, history, step_losses, step, interrupted, new_state)

@@ -1,0 +1,219 @@
+"""The transformer block: LayerNorm, the feed-forward MLP, residual paths, and a cross-attention block.
+
+A GPT block is pre-norm, as in GPT-2: normalise, transform, add back to the residual stream.
+    x = x + attn(ln_1(x))   # tokens exchange information (causal self-attention)
+    x = x + mlp(ln_2(x))    # each token is processed on its own
+The residual stream x is never normalised itself, so a signal (and its gradient) can pass
+straight through a deep stack; `residual=False` and `norm=False` let a lesson take that away.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+
+from llmlab.attention import AttentionConfig, AttentionOutput, KVCache, MultiHeadAttention
+
+__all__ = [
+    "LayerNorm", "FeedForward", "BlockConfig", "Block", "DecoderBlockOutput", "DecoderBlock",
+    "count_parameters", "block_parameter_count",
+]
+
+
+def _check_positive(**values: int) -> None:
+    """Raise a clear error unless every value is a positive int."""
+    for name, n in values.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+
+
+def _check_heads(n_embd: int, n_head: int) -> None:
+    """Raise a clear error unless n_embd and n_head are positive ints and n_head divides n_embd."""
+    _check_positive(n_embd=n_embd, n_head=n_head)
+    if n_embd % n_head:
+        divisors = [h for h in range(1, n_embd + 1) if n_embd % h == 0]
+        raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}: each head gets "
+                         f"n_embd // n_head dimensions, so pick n_head from {divisors}")
+
+
+def _check_x(x: torch.Tensor, n_embd: int) -> None:
+    """Raise a clear error unless x is a (B, T, n_embd) tensor."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != n_embd:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x has shape {got} but this block expects (B, T, n_embd={n_embd}): "
+                         "add a batch dimension with x.unsqueeze(0) if needed")
+
+
+def _residual(x: torch.Tensor, update: torch.Tensor, residual: bool) -> torch.Tensor:
+    """Add a sublayer's update to the residual stream x, or replace x when residual is off."""
+    return x + update if residual else update
+
+
+class LayerNorm(nn.Module):
+    """Normalise each token's n_embd features to mean 0 and variance 1, then scale and shift them."""
+
+    def __init__(self, n_embd: int, bias: bool = True, eps: float = 1e-5):
+        super().__init__()
+        _check_positive(n_embd=n_embd)
+        self.eps = eps  # keeps the division finite for a token whose features are all equal
+        self.weight = nn.Parameter(torch.ones(n_embd))  # (C,) gain, starts as "keep the scale"
+        self.bias = nn.Parameter(torch.zeros(n_embd)) if bias else None  # (C,) shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., C) -> (..., C): (x - mean) / sqrt(var + eps) * weight + bias, over the last dim."""
+        if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[-1] != self.weight.shape[0]:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x has shape {got} but this LayerNorm normalises the last dimension of "
+                             f"size n_embd={self.weight.shape[0]}: build LayerNorm(x.shape[-1])")
+        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+        # The biased variance (divide by C, not C - 1), as torch.nn.LayerNorm and GPT-2 use.
+        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
+        x_hat = (x - mean) / torch.sqrt(var + self.eps)  # (..., C)
+        return x_hat * self.weight if self.bias is None else x_hat * self.weight + self.bias
+
+
+class FeedForward(nn.Module):
+    """The per-token MLP: Linear(C, 4C), GELU, Linear(4C, C), dropout (GPT-2's `mlp`)."""
+
+    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        _check_positive(n_embd=n_embd)
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)  # 4x wider: room to compute features
+        # GPT-2 uses GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+        # not the exact x * Phi(x); they differ by < 1e-3, but loading GPT-2 weights needs the same one.
+        self.gelu = nn.GELU(approximate="tanh")
+        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C), each position on its own."""
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, 4C) inside
+
+
+@dataclass
+class BlockConfig:
+    """Settings of one transformer block; residual / norm switch the residual path / LayerNorms off."""
+
+    n_embd: int
+    n_head: int
+    dropout: float = 0.0
+    bias: bool = True
+    residual: bool = True  # False: x = attn(ln_1(x)); x = mlp(ln_2(x)) (for showing why it matters)
+    norm: bool = True  # False: ln_1 / ln_2 become identities (no parameters)
+    d_context: int | None = None  # DecoderBlock only: width of the encoder output (None: n_embd)
+
+    def __post_init__(self):
+        _check_heads(self.n_embd, self.n_head)
+        self.attention(causal=True)  # AttentionConfig checks dropout (and d_context below)
+        if self.d_context is not None:
+            self.attention(causal=False, d_kv=self.d_context)
+
+    def attention(self, causal: bool, d_kv: int | None = None) -> AttentionConfig:
+        """The AttentionConfig of this block's self-attention (or, with d_kv, its cross-attention)."""
+        return AttentionConfig(self.n_embd, self.n_head, dropout=self.dropout, bias=self.bias,
+                               causal=causal, d_kv=d_kv)
+
+
+def _check_block_config(config) -> None:
+    """Raise a clear error unless config is a BlockConfig."""
+    if not isinstance(config, BlockConfig):
+        raise TypeError(f"blocks take a BlockConfig, not {type(config).__name__}: "
+                        "e.g. Block(BlockConfig(n_embd=64, n_head=4))")
+
+
+class Block(nn.Module):
+    """Pre-norm GPT block: x + attn(ln_1(x)), then x + mlp(ln_2(x)); (B, T, C) -> (B, T, C)."""
+
+    def __init__(self, config: BlockConfig):
+        super().__init__()
+        _check_block_config(config)
+        self.config = config
+        C = config.n_embd
+        self.ln_1 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        self.attn = MultiHeadAttention(config.attention(causal=True))
+        self.resid_dropout = nn.Dropout(config.dropout)  # on attn's update to the residual stream
+        self.ln_2 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        self.mlp = FeedForward(C, config.dropout, config.bias)  # ends with its own dropout
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C), on PyTorch's fused attention path (fast, no weights)."""
+        return self._run(x, cache, return_weights=False).output
+
+    def with_weights(self, x: torch.Tensor, cache: KVCache | None = None) -> AttentionOutput:
+        """(output (B, T, C), attention weights (B, H, T, T_k)), on the explicit attention path."""
+        return self._run(x, cache, return_weights=True)
+
+    def _run(self, x: torch.Tensor, cache: KVCache | None, return_weights: bool) -> AttentionOutput:
+        """The block itself; cache (a KVCache) lets x be the next tokens of a sequence seen before."""
+        _check_x(x, self.config.n_embd)
+        a, weights = self.attn(self.ln_1(x), return_weights=return_weights, cache=cache)  # (B, T, C)
+        x = _residual(x, self.resid_dropout(a), self.config.residual)
+        return AttentionOutput(_residual(x, self.mlp(self.ln_2(x)), self.config.residual), weights)
+
+
+class DecoderBlockOutput(NamedTuple):
+    """A DecoderBlock's output (B, T, C) and its self- and cross-attention weights (or None)."""
+
+    output: torch.Tensor
+    self_attention: torch.Tensor | None  # (B, H, T, T)
+    cross_attention: torch.Tensor | None  # (B, H, T, T_enc): which source token each target reads
+
+
+class DecoderBlock(nn.Module):
+    """Encoder-decoder block: causal self-attention, cross-attention to the encoder output, MLP."""
+
+    def __init__(self, config: BlockConfig):
+        super().__init__()
+        _check_block_config(config)
+        self.config = config
+        C = config.n_embd
+        self.ln_1 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        self.attn = MultiHeadAttention(config.attention(causal=True))
+        self.ln_cross_attn = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        # Queries come from the decoder, keys and values from the encoder's output.
+        self.cross_attn = MultiHeadAttention(config.attention(causal=False, d_kv=config.d_context))
+        self.ln_2 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        self.mlp = FeedForward(C, config.dropout, config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)  # on both attentions' residual updates
+
+    def forward(self, x: torch.Tensor, encoder_out: torch.Tensor,
+                encoder_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder states x (B, T, C), encoder_out (B, T_enc, d_context) -> (B, T, C)."""
+        return self._run(x, encoder_out, encoder_mask, return_weights=False).output
+
+    def with_weights(self, x: torch.Tensor, encoder_out: torch.Tensor,
+                     encoder_mask: torch.Tensor | None = None) -> DecoderBlockOutput:
+        """The output and both attentions' weights, on the explicit attention path."""
+        return self._run(x, encoder_out, encoder_mask, return_weights=True)
+
+    def _run(self, x: torch.Tensor, encoder_out: torch.Tensor, encoder_mask: torch.Tensor | None,
+             return_weights: bool) -> DecoderBlockOutput:
+        """The block itself; encoder_mask (e.g. padding_mask(lengths, T_enc)) hides source padding."""
+        _check_x(x, self.config.n_embd)
+        a, self_w = self.attn(self.ln_1(x), return_weights=return_weights)  # (B, T, C)
+        x = _residual(x, self.resid_dropout(a), self.config.residual)
+        c, cross_w = self.cross_attn(self.ln_cross_attn(x), context=encoder_out, mask=encoder_mask,
+                                     return_weights=return_weights)  # (B, T, C)
+        x = _residual(x, self.resid_dropout(c), self.config.residual)
+        return DecoderBlockOutput(_residual(x, self.mlp(self.ln_2(x)), self.config.residual),
+                                  self_w, cross_w)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters in module (shared tensors counted once), by default trainable ones only."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"count_parameters needs an nn.Module, got {type(module).__name__}")
+    # module.parameters() already yields a tied tensor (GPT's wte / lm_head) only once.
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def block_parameter_count(n_embd: int, bias: bool = True) -> int:
+    """Parameters of one Block, by hand: 12 C^2 weights, plus 13 C biases and gains (2 C without bias)."""
+    _check_positive(n_embd=n_embd)
+    C, b = n_embd, int(bias)
+    ln = C + b * C  # gain (+ shift)
+    attn = (C * 3 * C + b * 3 * C) + (C * C + b * C)  # c_attn: q, k, v at once; c_proj
+    mlp = (C * 4 * C + b * 4 * C) + (4 * C * C + b * C)  # c_fc widens 4x; c_proj narrows back
+    return 2 * ln + attn + mlp  # = 12 C^2 + 13 C (bias=True) or 12 C^2 + 2 C (bias=False)

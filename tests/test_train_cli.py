@@ -1,0 +1,107 @@
+"""Tests for the command line `python -m llmlab.train`: a short run, --resume, and torchrun (DDP)."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from llmlab.checkpoint import load_checkpoint
+from llmlab.data import load_text
+from llmlab.gpt import GPT
+from llmlab.tokenizers import load_tokenizer
+from llmlab.train import main, tokenizer_path
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
+        "--batch-size", "4", "--eval-steps", "2", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    """A small training text (a few thousand characters of Shakespeare)."""
+    path = tmp_path / "tiny.txt"
+    path.write_text(load_text("tinyshakespeare")[:5000], encoding="utf-8")
+    return path
+
+
+def run_command(args, timeout=240):
+    """Run a command with one thread per process; kill its whole process group on timeout."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun's workers too
+        out, _ = proc.communicate()
+        pytest.fail(f"{' '.join(map(str, args))} ran past {timeout} s; output:\n{out}")
+    return proc.returncode, out
+
+
+def test_cli_trains_a_tiny_model_and_writes_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "runs" / "shakespeare.pt"
+    code, log = run_command([sys.executable, "-m", "llmlab.train", "--corpus", "tinyshakespeare",
+                             "--tokenizer", "char", *TINY, "--max-steps", "6",
+                             "--eval-interval", "3", "--out", str(out), "--seed", "1337",
+                             "--sample", "20"])
+    assert code == 0, log
+    assert "step      6: train" in log and "--- sample ---" in log and f"saved {out}" in log
+    ckpt = load_checkpoint(out)
+    assert isinstance(ckpt.model, GPT) and ckpt.step == 6
+    assert [row["step"] for row in ckpt.history] == [0, 3, 6]
+    assert ckpt.model_config["n_embd"] == 16 and ckpt.train_config["max_steps"] == 6
+    tokenizer = load_tokenizer(tokenizer_path(out))
+    assert tokenizer.vocab_size == ckpt.model_config["vocab_size"] == 65
+    assert sorted(p.name for p in out.parent.iterdir()) == ["shakespeare.pt",
+                                                           "shakespeare.tokenizer.json"]
+
+
+def test_cli_resume_continues_the_run_and_refuses_to_overwrite(tmp_path, text_file, capsys):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = tmp_path / "run.pt"
+        first = [*TINY, "--text-file", str(text_file), "--eval-interval", "2", "--out", str(out),
+                 "--sample", "0"]
+        assert main([*first, "--max-steps", "4"]) == 0
+        before = load_checkpoint(out)
+        with pytest.raises(SystemExit, match="already exists: pass --resume"):
+            main([*first, "--max-steps", "4"])
+        # Only what is given changes; model, data and the rest come from the checkpoint.
+        assert main(["--out", str(out), "--resume", "--max-steps", "6", "--sample", "0",
+                     "--no-progress"]) == 0
+        after = load_checkpoint(out)
+        assert after.step == 6 and [r["step"] for r in after.history] == [0, 2, 4, 6]
+        assert after.step_losses[:4] == before.step_losses and len(after.step_losses) == 6
+        assert after.train_config["eval_interval"] == 2 and after.extra["data"]["text_file"]
+        with pytest.raises(SystemExit, match="n_embd=16"):
+            main(["--out", str(out), "--resume", "--n-embd", "32"])
+        with pytest.raises(SystemExit, match="no checkpoint at"):
+            main(["--out", str(tmp_path / "nothing.pt"), "--resume"])
+    finally:
+        torch.set_num_threads(threads)
+    assert "step      6: train" in capsys.readouterr().out
+
+
+def _torchrun() -> list:
+    """The torchrun command of this Python (the script, or its module if the script is missing)."""
+    script = Path(sys.executable).parent / "torchrun"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "torch.distributed.run"]
+
+
+@pytest.mark.slow
+def test_cli_under_torchrun_with_two_cpu_processes(tmp_path, text_file):
+    out = tmp_path / "ddp.pt"
+    code, log = run_command([*_torchrun(), "--standalone", "--nproc_per_node=2",
+                             "-m", "llmlab.train", *TINY, "--text-file", str(text_file),
+                             "--max-steps", "4", "--eval-interval", "2", "--out", str(out),
+                             "--sample", "10"])
+    assert code == 0, log
+    assert log.count("2 process(es)") == 1 and log.count(f"saved {out}") == 1  # rank 0 only
+    ckpt = load_checkpoint(out)
+    assert ckpt.step == 4 and [r["step"] for r in ckpt.history] == [0, 2, 4]
+    assert ckpt.history[-1]["tokens_seen"] == 4 * 4 * 16 * 2  # steps x batch x block x ranks
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.pt", "ddp.tokenizer.json", "tiny.txt"]
