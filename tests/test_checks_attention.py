@@ -36,52 +36,12 @@ def _masked(weights_fn):
     return masked_attention
 
 
-def _raises(*args):
-    raise RuntimeError("boom")
-
-
-def _stub(*args):
-    raise NotImplementedError
-
-
-# --- every checker: solution passes, crashes and stubs fail without raising ----------------------
-
 CHECKERS = [
     (checks.check_softmax, solution.softmax),
     (checks.check_attention, solution.attention),
     (checks.check_causal_mask, solution.causal_mask),
     (checks.check_masked_attention, solution.masked_attention),
 ]
-
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
-def test_solution_passes(check, answer):
-    verdict = check(answer)
-    assert verdict.passed, verdict.message
-    assert "Correct" in verdict._repr_html_()
-
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
-def test_raising_function_fails_without_raising(check, answer):
-    verdict = check(_raises)
-    assert not verdict.passed
-    assert "RuntimeError: boom" in verdict.message
-
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
-def test_stub_fails_without_raising(check, answer):
-    verdict = check(_stub)
-    assert not verdict.passed
-    assert "NotImplementedError" in verdict.message
-    assert "Not yet" in str(verdict)
-
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=lambda f: getattr(f, "__name__", ""))
-def test_not_a_function_and_none_result(check, answer):
-    assert "expected a function" in check(answer(4) if check is checks.check_causal_mask
-                                           else 42).message
-    verdict = check(lambda *args: None)
-    assert not verdict.passed
 
 
 def test_checkers_leave_the_global_random_state_alone():

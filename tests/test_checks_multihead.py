@@ -15,14 +15,6 @@ solution = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(solution)
 
 
-def _raises(*args):
-    raise RuntimeError("boom")
-
-
-def _stub(*args):
-    raise NotImplementedError
-
-
 CHECKERS = [
     (checks.check_split_heads, solution.split_heads),
     (checks.check_merge_heads, solution.merge_heads),
@@ -30,37 +22,6 @@ CHECKERS = [
     (checks.check_sinusoidal_encoding, solution.sinusoidal_encoding),
 ]
 _ids = lambda f: getattr(f, "__name__", "")  # noqa: E731
-
-
-# --- every checker: solution passes, crashes and stubs fail without raising ----------------------
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=_ids)
-def test_solution_passes(check, answer):
-    verdict = check(answer)
-    assert verdict.passed, verdict.message
-    assert "Correct" in verdict._repr_html_()
-
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=_ids)
-def test_raising_function_fails_without_raising(check, answer):
-    verdict = check(_raises)
-    assert not verdict.passed
-    assert "RuntimeError: boom" in verdict.message
-
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=_ids)
-def test_stub_fails_without_raising(check, answer):
-    verdict = check(_stub)
-    assert not verdict.passed
-    assert "NotImplementedError" in verdict.message
-    assert "Not yet" in str(verdict)
-
-
-@pytest.mark.parametrize("check, answer", CHECKERS, ids=_ids)
-def test_not_a_function_and_none_result(check, answer):
-    assert "expected a function" in check(42).message
-    verdict = check(lambda *args: None)
-    assert not verdict.passed
 
 
 def test_checkers_leave_the_global_random_state_alone():

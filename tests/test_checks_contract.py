@@ -1,0 +1,99 @@
+"""The contract every exercise checker keeps, tested for all of them at once.
+
+Each checker exported by llmlab.checks must: accept the reference solution in solutions/, turn a
+crash or an unfinished stub into a failing verdict (never an exception), and say so when it is
+handed something that is not a function. Lesson-specific tests check the hints for typical mistakes.
+"""
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from llmlab import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# checker name -> (solutions file stem, function name). Every exported checker must be listed.
+SOLUTIONS = {
+    "check_char_encode": ("01_tokens_and_embeddings", "char_encode"),
+    "check_most_frequent_pair": ("01_tokens_and_embeddings", "most_frequent_pair"),
+    "check_cosine_similarity": ("01_tokens_and_embeddings", "cosine_similarity"),
+    "check_counts_to_probs": ("02_predicting_the_next_token", "counts_to_probs"),
+    "check_cross_entropy_from_logits": ("02_predicting_the_next_token", "cross_entropy_from_logits"),
+    "check_temperature_top_k": ("02_predicting_the_next_token", "apply_temperature_and_top_k"),
+    "check_softmax": ("03_scaled_dot_product_attention", "softmax"),
+    "check_attention": ("03_scaled_dot_product_attention", "attention"),
+    "check_causal_mask": ("03_scaled_dot_product_attention", "causal_mask"),
+    "check_masked_attention": ("03_scaled_dot_product_attention", "masked_attention"),
+    "check_split_heads": ("04_multi_head_attention", "split_heads"),
+    "check_merge_heads": ("04_multi_head_attention", "merge_heads"),
+    "check_multi_head_attention": ("04_multi_head_attention", "multi_head_attention"),
+    "check_sinusoidal_encoding": ("04_multi_head_attention", "sinusoidal_encoding"),
+}
+EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
+
+
+@lru_cache(maxsize=None)
+def _solutions(stem):
+    """Import solutions/<stem>.py (its name starts with a digit, so not with `import`)."""
+    spec = importlib.util.spec_from_file_location(f"solutions_{stem[:2]}", ROOT / "solutions" / f"{stem}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _solution(name):
+    stem, fn = SOLUTIONS[name]
+    return getattr(_solutions(stem), fn)
+
+
+def _raises(*args, **kwargs):
+    raise RuntimeError("boom")
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def test_every_exported_checker_has_a_solution():
+    assert EXPORTED, "llmlab.checks exports no checkers"
+    missing = [name for name in EXPORTED if name not in SOLUTIONS]
+    assert not missing, f"add these checkers and their solutions to SOLUTIONS: {missing}"
+    stale = [name for name in SOLUTIONS if name not in EXPORTED]
+    assert not stale, f"these checkers are listed but not exported by llmlab.checks: {stale}"
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_the_solution_passes(name):
+    verdict = getattr(checks, name)(_solution(name))
+    assert verdict.passed, verdict.message
+    assert "Correct" in verdict._repr_html_() and "Correct" in str(verdict)
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_a_crash_is_a_failing_verdict_not_an_exception(name):
+    verdict = getattr(checks, name)(_raises)
+    assert not verdict.passed
+    assert "RuntimeError" in verdict.message and "boom" in verdict.message
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_an_unfinished_stub_is_a_failing_verdict(name):
+    verdict = getattr(checks, name)(_stub)
+    assert not verdict.passed
+    assert "NotImplementedError" in verdict.message
+    assert "Not yet" in str(verdict)
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_something_that_is_not_a_function_is_explained(name):
+    verdict = getattr(checks, name)(42)
+    assert not verdict.passed
+    assert "expected a function" in verdict.message
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_returning_nothing_fails(name):
+    verdict = getattr(checks, name)(lambda *args, **kwargs: None)
+    assert not verdict.passed
