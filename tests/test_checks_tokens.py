@@ -16,10 +16,6 @@ solution = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(solution)
 
 
-def _raises(*args):
-    raise RuntimeError("boom")
-
-
 def test_checkers_are_exported_from_the_package():
     for name in ("check_char_encode", "check_most_frequent_pair", "check_cosine_similarity"):
         assert name in checks.__all__
