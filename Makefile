@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.llmlab-installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup lab test check bench timings clean
+.PHONY: setup lab test check bench timings clean browser screenshots
 
 setup: $(STAMP)
 
@@ -26,6 +26,14 @@ lab: setup
 # The whole suite: unit and property tests, then every notebook in quick mode (LLMLAB_QUICK=1).
 test: setup
 	$(BIN)/python -m pytest
+
+# Only the real-browser tests (JupyterLab + Debian's Chromium: apt-get install chromium).
+browser: setup
+	$(BIN)/python -m pytest tests/browser
+
+# Same, saving the widget screenshots the README shows into docs/screenshots.
+screenshots: setup
+	LLMLAB_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/browser
 
 check: setup
 	$(BIN)/python ../shared/tools/course_check.py
