@@ -92,7 +92,7 @@ class EmbeddingExplorer:
         self.image = widgets.Image(format="png")
         self.table = widgets.HTML()
         self.widget = widgets.VBox([widgets.HBox([self.word, self.k]),
-                                    widgets.HBox([self.image, self.table])])
+                                    self.image, self.table])  # stacked: fits a laptop-width notebook
         self.current_word = None
         self.current_neighbours: list[tuple[str, float]] = []
         self.word.observe(self._update, names="value")

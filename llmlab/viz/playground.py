@@ -210,10 +210,11 @@ class AttentionPlayground:
         self.reset.on_click(self._on_reset)
         edited = "" if d_k <= MAX_SLIDERS else f" (the first {MAX_SLIDERS} of its {d_k} components)"
         self.widget = W.VBox([
-            W.HBox([self.query, self.scale, self.causal, self.sharpness]),
+            W.HBox([self.query, self.scale, self.causal, self.sharpness],
+                   layout=W.Layout(flex_flow="row wrap")),  # wraps on narrow screens
             W.HTML(f"<small>edit the chosen query vector{edited}:</small>"),
             W.GridBox(list(self.components) + [self.reset],
-                      layout=W.Layout(grid_template_columns="repeat(3, 330px)")),
+                      layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))")),
             self.image, self.summary])
         self.current_steps: AttentionSteps | None = None
         self._load_sliders()

@@ -218,7 +218,7 @@ class SamplingExplorer:
         self.image.value = figure_to_png(fig)  # replacing the bytes redraws without flicker
 
         positive = probs[probs > 0].double()
-        entropy = float(-(positive * positive.log()).sum())
+        entropy = max(0.0, float(-(positive * positive.log()).sum()))  # no "-0.00" for one token
         gen = torch.Generator().manual_seed(self.seed)  # same seed: only the controls change samples
         draws = torch.multinomial(probs.double(), self.n_samples, replacement=True, generator=gen)
         sampled = " ".join(html.escape(self.tokens[i]) for i in draws.tolist())
