@@ -30,6 +30,9 @@ SOLUTIONS = {
     "check_merge_heads": ("04_multi_head_attention", "merge_heads"),
     "check_multi_head_attention": ("04_multi_head_attention", "multi_head_attention"),
     "check_sinusoidal_encoding": ("04_multi_head_attention", "sinusoidal_encoding"),
+    "check_layer_norm": ("05_the_transformer_block", "layer_norm"),
+    "check_block_forward": ("05_the_transformer_block", "block_forward"),
+    "check_count_block_parameters": ("05_the_transformer_block", "count_block_parameters"),
 }
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 

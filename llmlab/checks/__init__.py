@@ -22,3 +22,8 @@ __all__ += ["check_softmax", "check_attention", "check_causal_mask", "check_mask
 from .multihead import check_merge_heads, check_multi_head_attention, check_sinusoidal_encoding, check_split_heads  # noqa: E402,F401,E501
 __all__ += ["check_split_heads", "check_merge_heads", "check_multi_head_attention", "check_sinusoidal_encoding"]
 # --- end lesson 04 ---
+
+# --- lesson 05: the transformer block ---
+from .block import check_block_forward, check_count_block_parameters, check_layer_norm  # noqa: E402,F401,E501
+__all__ += ["check_layer_norm", "check_block_forward", "check_count_block_parameters"]
+# --- end lesson 05 ---

@@ -69,6 +69,7 @@ MANIFEST: dict[str, Interaction | None] = {
     "02_predicting_the_next_token": Interaction("explorer", "top_k", "arrow_right", 1, times=1),
     "03_scaled_dot_product_attention": Interaction("playground", "causal", "click", True),
     "04_multi_head_attention": Interaction("explorer", "query", "select", 0, option=0),
+    "05_the_transformer_block": None,  # no widget: experiments and figures only
 }
 
 # ---------------------------------------------------------------------------------------------
