@@ -13,21 +13,11 @@ from collections import Counter
 from llmlab.data import load_text, train_val_split
 from llmlab.tokenizers import BPETokenizer, pretokenize
 
+from _common import cpu_model  # benchmarks/_common.py (scripts run from this folder)
+
 VOCAB_SIZE = 1000
 REPEATS = 3          # the incremental trainer is timed REPEATS times; the best run counts
 NAIVE_MERGES = 20    # merges the naive baseline runs at the start, middle and end of training
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, or what platform knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def naive_merges(chunks: dict[tuple[int, ...], int], vocab: list[bytes], num_merges: int):

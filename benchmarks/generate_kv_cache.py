@@ -20,17 +20,7 @@ import torch
 
 from llmlab.gpt import GPT, GPTConfig
 
-
-def cpu_model() -> str:
-    """Return the CPU's model name (from /proc/cpuinfo on Linux, else platform)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from _common import cpu_model  # benchmarks/_common.py (scripts run from this folder)
 
 
 def median_ms_per_token(model: GPT, prompt: torch.Tensor, new_tokens: int, use_cache: bool,
