@@ -5,6 +5,8 @@ import html
 import traceback
 from dataclasses import dataclass
 
+import torch
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -55,3 +57,41 @@ def call_safely(exercise: str, fn, *args, **kwargs):
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return None, failed(exercise, f"your function raised {type(exc).__name__}: {exc} "
                                       f"(line {where.lineno}). Read the message, fix, and run again.")
+
+
+# --- shared by the tensor exercises -----------------------------------------------------------
+
+def randn(*shape: int, seed: int, std: float = 1.0):
+    """Random test data from a private generator (the learner's random state is left alone)."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * std
+
+
+def as_tensor(value, exercise: str, what: str = "the result"):
+    """Return (value as a float64 tensor, None) or (None, a failing verdict saying what came back)."""
+    try:
+        return torch.as_tensor(value).detach().double(), None
+    except (TypeError, ValueError, RuntimeError):
+        return None, failed(exercise, f"{what} should be a tensor, but your function returned "
+                                      f"{type(value).__name__}. Did you forget a `return`?")
+
+
+def close(a, b, atol: float = 1e-5) -> bool:
+    """Same shape and the same numbers, up to float32 rounding."""
+    return a.shape == b.shape and bool(torch.allclose(a, b.to(a.dtype), atol=atol, rtol=1e-4))
+
+
+def call_unchanged(exercise: str, fn, *args):
+    """Call fn on clones of the tensor args; (result, None), or (None, verdict) when it raised
+    or changed an input in place (which would spoil the caller's tensor)."""
+    copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    with torch.no_grad():
+        result, verdict = call_safely(exercise, fn, *copies)
+    if verdict is not None:
+        return None, verdict
+    for before, now in zip(args, copies):
+        if isinstance(before, torch.Tensor) and not torch.equal(before, now):
+            return None, failed(exercise, "your function changed one of its inputs in place "
+                                          "(`x += ...` or a method ending in `_`), so the caller's "
+                                          "tensor is spoiled. Write `x = x + ...`, which makes a "
+                                          "new tensor.")
+    return result, None

@@ -10,28 +10,17 @@ from llmlab.attention import padding_mask as _padding_mask
 from llmlab.attention import softmax as _softmax
 
 from ._core import Verdict, call_safely, failed, passed
+from ._core import as_tensor as _as_tensor
+from ._core import close as _close
+from ._core import randn as _randn
 
 __all__ = ["check_softmax", "check_attention", "check_causal_mask", "check_masked_attention"]
 
 
-def _randn(*shape: int, seed: int, std: float = 1.0) -> torch.Tensor:
-    """Random test data from a private generator (the learner's random state is left alone)."""
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * std
 
 
-def _as_tensor(value, exercise: str, what: str):
-    """Return (value as a float64 tensor, None) or (None, a failing verdict saying what came back)."""
-    try:
-        t = torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None, failed(exercise, f"{what} should be a tensor, but your function returned "
-                                      f"{type(value).__name__}. Did you forget a `return`?")
-    return t.detach().double(), None
 
 
-def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    """Same shape and the same numbers, up to float32 rounding."""
-    return a.shape == b.shape and torch.allclose(a, b.to(a.dtype), atol=atol, rtol=1e-4)
 
 
 def _unchanged(exercise: str, originals: dict, now: dict) -> Verdict | None:

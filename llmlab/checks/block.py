@@ -15,6 +15,7 @@ from llmlab.attention import AttentionConfig, MultiHeadAttention
 from llmlab.transformer import FeedForward, LayerNorm, block_parameter_count
 
 from ._core import Verdict, call_safely, failed, passed
+from ._core import call_unchanged as _call_unchanged
 
 __all__ = ["check_layer_norm", "check_block_forward", "check_count_block_parameters"]
 
@@ -37,20 +38,6 @@ def _same(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-4) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a, b.to(a.dtype), atol=atol, rtol=1e-4))
 
 
-def _call_unchanged(ex: str, fn, *args):
-    """Call fn on clones of the tensor args; (result, None), or (None, verdict) when it raised
-    or changed an input in place (`x += ...` spoils the caller's tensor)."""
-    copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    with torch.no_grad():
-        result, verdict = call_safely(ex, fn, *copies)
-    if verdict is not None:
-        return None, verdict
-    for before, now in zip(args, copies):
-        if isinstance(before, torch.Tensor) and not torch.equal(before, now):
-            return None, failed(ex, "your function changed its input x in place (`x += ...` or a "
-                                    "method ending in `_`), so the caller's tensor is spoiled. "
-                                    "Write `x = x + ...`, which makes a new tensor.")
-    return result, None
 
 
 # --- exercise: layer_norm ----------------------------------------------------------------------

@@ -14,43 +14,21 @@ from llmlab.attention import softmax as _softmax
 from llmlab.positional import sinusoidal_encoding as _sinusoidal
 
 from ._core import Verdict, call_safely, failed, passed
+from ._core import as_tensor as _as_tensor
+from ._core import call_unchanged as _call_unchanged
+from ._core import close as _same
+from ._core import randn as _randn
 
 __all__ = ["check_split_heads", "check_merge_heads", "check_multi_head_attention",
            "check_sinusoidal_encoding"]
 
 
-def _randn(*shape: int, seed: int, std: float = 1.0) -> torch.Tensor:
-    """Random test data from a private generator (the learner's random state is left alone)."""
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * std
 
 
-def _as_tensor(value, ex: str, what: str):
-    """Return (value as a float64 tensor, None) or (None, a failing verdict saying what came back)."""
-    try:
-        return torch.as_tensor(value).detach().double(), None
-    except (TypeError, ValueError, RuntimeError):
-        return None, failed(ex, f"{what} should be a tensor, but your function returned "
-                                f"{type(value).__name__}. Did you forget a `return`?")
 
 
-def _same(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    """Same shape and the same numbers, up to float32 rounding."""
-    return a.shape == b.shape and torch.allclose(a, b.to(a.dtype), atol=atol, rtol=1e-4)
 
 
-def _call_unchanged(ex: str, fn, *args):
-    """Call fn on clones of the tensor args; (result, None) or (None, verdict) if it failed or
-    modified an input in place."""
-    copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    result, verdict = call_safely(ex, fn, *copies)
-    if verdict is not None:
-        return None, verdict
-    for before, now in zip(args, copies):
-        if isinstance(before, torch.Tensor) and not torch.equal(before, now):
-            return None, failed(ex, "your function changed one of its inputs in place (a method "
-                                    "ending in `_`, or `+=`), so the caller's tensor is spoiled. "
-                                    "Compute a new tensor instead.")
-    return result, None
 
 
 # --- the reference layouts, right and wrong ----------------------------------------------------
