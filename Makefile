@@ -20,8 +20,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# JupyterLab refuses to run as root (containers, some cloud machines) unless told it may.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/
 
 # The whole suite: unit and property tests, then every notebook in quick mode (LLMLAB_QUICK=1).
 test: setup
