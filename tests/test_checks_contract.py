@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+import torch
 
 from llmlab import checks
 
@@ -100,3 +101,12 @@ def test_something_that_is_not_a_function_is_explained(name):
 def test_returning_nothing_fails(name):
     verdict = getattr(checks, name)(lambda *args, **kwargs: None)
     assert not verdict.passed
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_checking_leaves_the_learners_random_state_alone(name):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    getattr(checks, name)(_solution(name))
+    torch.testing.assert_close(torch.rand(3), expected)
