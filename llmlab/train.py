@@ -25,7 +25,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from llmlab import get_device, set_seed
-from llmlab.checkpoint import load_checkpoint
+from llmlab.checkpoint import load_checkpoint, save_checkpoint
 from llmlab.data import load_text, train_val_split
 from llmlab.gpt import GPT, GPTConfig
 from llmlab.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="start a new run even if --out exists")
     run.add_argument("--sample", type=int, default=200, help="tokens of text to generate at the end (0: none)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (evaluations still print)")
+    run.add_argument("--weights-only", action="store_true",
+                     help="at the end, rewrite --out without the optimizer state (a smaller file to "
+                          "share; it cannot be resumed)")
     return p
 
 
@@ -108,6 +111,9 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
         if not out.is_file():
             sys.exit(f"error: --resume but there is no checkpoint at {out}: drop --resume to start a new run")
         ckpt = load_checkpoint(out)
+        if ckpt.optimizer_state is None:
+            sys.exit(f"error: {out} holds weights only (saved with --weights-only), so the run cannot "
+                     "be resumed: start a new run with another --out")
         clash = {k: v for k, v in model_given.items() if ckpt.model_config.get(k) != v}
         if clash:
             sys.exit(f"error: the model in {out} has " + ", ".join(
@@ -159,7 +165,14 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
     if result.interrupted:
         say(f"interrupted at step {result.step}; saved {out}. Continue with --resume")
         return 130  # the usual exit status after Ctrl-C
-    say(f"saved {out} (step {result.step}, best val loss {result.best_val_loss})")
+    if main and args.weights_only:
+        # The same checkpoint minus what only resuming needs: optimizer moments (2x the weights),
+        # random states and per-step losses. The evaluations stay, as the model's record.
+        save_checkpoint(out, model, None, result.step, config, result.history,
+                        extra={"data": data, "tokenizer_file": tok_file.name, "weights_only": True},
+                        elapsed_s=result.state.elapsed_s)
+    say(f"saved {out} (step {result.step}, best val loss {result.best_val_loss}"
+        f"{', weights only' if args.weights_only else ''})")
     if main and args.sample > 0:
         device = next(model.parameters()).device
         gen = torch.Generator(device=device).manual_seed(config.seed)

@@ -86,6 +86,29 @@ def test_cli_resume_continues_the_run_and_refuses_to_overwrite(tmp_path, text_fi
     assert "step      6: train" in capsys.readouterr().out
 
 
+def test_cli_weights_only_drops_the_optimizer_and_cannot_be_resumed(tmp_path, text_file):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        args = [*TINY, "--text-file", str(text_file), "--max-steps", "4", "--eval-interval", "2",
+                "--sample", "0"]
+        full, light = tmp_path / "full.pt", tmp_path / "light.pt"
+        assert main([*args, "--out", str(full)]) == 0
+        assert main([*args, "--out", str(light), "--weights-only"]) == 0
+        a, b = load_checkpoint(full), load_checkpoint(light)
+        assert a.optimizer_state is not None and b.optimizer_state is None
+        assert b.rng_state == {} and b.step_losses == [] and b.extra["weights_only"] is True
+        assert b.step == 4 and [r["val_loss"] for r in b.history] == [r["val_loss"] for r in a.history]
+        assert {**b.train_config, "checkpoint_path": None} == {**a.train_config, "checkpoint_path": None}
+        for name, tensor in a.model.state_dict().items():  # the same weights, bit for bit
+            assert torch.equal(tensor, b.model.state_dict()[name]), name
+        assert light.stat().st_size < 0.6 * full.stat().st_size
+        with pytest.raises(SystemExit, match="weights only .* cannot be resumed"):
+            main(["--out", str(light), "--resume", "--max-steps", "6"])
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _torchrun() -> list:
     """The torchrun command of this Python (the script, or its module if the script is missing)."""
     script = Path(sys.executable).parent / "torchrun"

@@ -1,0 +1,104 @@
+"""Tests for llmlab.pretrained: the shipped checkpoint loads, scores as documented, writes text, and
+refuses a corrupted or missing file with a message that says how to restore it."""
+import re
+import shutil
+
+import pytest
+import torch
+
+from llmlab.data import ChecksumError, data_dir, load_text, train_val_split
+from llmlab.gpt import GPT
+from llmlab.pretrained import PRETRAINED, load_pretrained, pretrained_files
+from llmlab.tokenizers import CharTokenizer
+from llmlab.training import estimate_loss
+
+# data/pretrained/README.md: the shipped model's validation loss on the last 10 % of Tiny
+# Shakespeare (estimate_loss, 200 batches of 12 x 64 at seed 0: 1.5765; the whole text: 1.5772).
+DOCUMENTED_VAL_LOSS = 1.577
+TOLERANCE = 0.03  # 20 seeded batches instead of 200 give 1.595: sampling error, not a regression
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    """The shipped model and tokenizer, loaded once for the module."""
+    return load_pretrained("shakespeare_char")
+
+
+def test_loads_lesson_06_gpt_and_its_character_tokenizer(pretrained):
+    model, tokenizer = pretrained
+    assert isinstance(model, GPT) and isinstance(tokenizer, CharTokenizer)
+    assert not model.training  # ready for generation and evaluation
+    cfg = model.config
+    assert (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size) == (4, 4, 128, 64, 65)
+    # The tokenizer is the one the CLI trains on the corpus: its sorted characters.
+    assert tokenizer.vocab == CharTokenizer.train(load_text("tinyshakespeare")).vocab
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_validation_loss_is_the_documented_one(pretrained):
+    model, tokenizer = pretrained
+    text = load_text("tinyshakespeare")
+    _, val_ids = train_val_split(torch.tensor(tokenizer.encode(text)), 0.1)
+    loss = estimate_loss(model, val_ids, batch_size=12, block_size=64, eval_steps=20, seed=0)
+    assert loss == pytest.approx(DOCUMENTED_VAL_LOSS, abs=TOLERANCE)
+    assert loss < 1.8  # far below an untrained model's ln(65) = 4.17
+
+
+def test_generates_shakespeare_like_text(pretrained):
+    model, tokenizer = pretrained
+    prompt = torch.tensor([tokenizer.encode("ROMEO:\n")])  # (1, 7)
+    gen = torch.Generator().manual_seed(1337)
+    out = model.generate(prompt, 300, temperature=0.8, generator=gen)  # (1, 307)
+    assert out.shape == (1, 307)
+    text = tokenizer.decode(out[0].tolist())
+    assert text.startswith("ROMEO:\n")
+    # Most of what it writes are real words of the play (a random model manages almost none).
+    known = set(re.findall(r"[a-z]+", load_text("tinyshakespeare").lower()))
+    words = re.findall(r"[a-z]+", text[7:].lower())
+    assert len(words) > 30
+    assert sum(w in known for w in words) / len(words) > 0.7
+    again = model.generate(prompt, 300, temperature=0.8, generator=torch.Generator().manual_seed(1337))
+    assert torch.equal(out, again)  # seeded sampling repeats
+
+
+def _copy_pretrained(tmp_path, monkeypatch):
+    """A data folder with SHA256SUMS and the pretrained files only, selected via LLMLAB_DATA."""
+    copy = tmp_path / "data"
+    (copy / "pretrained").mkdir(parents=True)
+    shutil.copy(data_dir() / "SHA256SUMS", copy / "SHA256SUMS")
+    for rel in PRETRAINED["shakespeare_char"]:
+        shutil.copy(data_dir() / rel, copy / rel)
+    monkeypatch.setenv("LLMLAB_DATA", str(copy))
+    return copy
+
+
+def test_the_copy_loads_and_a_corrupted_checkpoint_fails_its_checksum(tmp_path, monkeypatch):
+    copy = _copy_pretrained(tmp_path, monkeypatch)
+    weights, _ = pretrained_files("shakespeare_char")
+    assert weights == (copy / "pretrained/shakespeare_char.pt").resolve()
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the weights
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match=r"data/pretrained/shakespeare_char\.pt is corrupted.*"
+                                            r"git checkout -- data/pretrained/shakespeare_char\.pt"):
+        load_pretrained("shakespeare_char")
+
+
+def test_an_edited_tokenizer_and_a_missing_file_say_how_to_restore_them(tmp_path, monkeypatch):
+    copy = _copy_pretrained(tmp_path, monkeypatch)
+    tok = copy / "pretrained/shakespeare_char.tokenizer.json"
+    tok.write_text(tok.read_text().replace('"char"', '"char" '))
+    with pytest.raises(ChecksumError, match=r"shakespeare_char\.tokenizer\.json.*git checkout"):
+        load_pretrained()
+    (copy / "pretrained/shakespeare_char.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"missing data/pretrained/shakespeare_char\.pt.*"
+                                                r"git checkout"):
+        load_pretrained()
+
+
+def test_unknown_name_lists_the_choices():
+    with pytest.raises(KeyError, match="unknown pretrained model 'shakespeare'.*shakespeare_char"):
+        load_pretrained("shakespeare")
