@@ -12,6 +12,8 @@ from llmlab.viz.attention import (
     plot_query_attention,
 )
 from llmlab.viz.embeddings import EmbeddingExplorer, plot_neighbours, plot_projection
+from llmlab.viz.generation import Generation, GenerationExplorer, render_generation
+from llmlab.viz.heads import plot_head_scores
 from llmlab.viz.playground import AttentionPlayground, plot_attention_steps
 from llmlab.viz.sampling import (
     SamplingExplorer,
@@ -35,4 +37,8 @@ __all__ = [
     "readable_token",
     # training curves (lessons 02, 06)
     "LivePlot", "plot_history",
+    # generated text (lesson 06)
+    "GenerationExplorer", "render_generation", "Generation",
+    # what attention heads do (lesson 06)
+    "plot_head_scores",
 ]
