@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import os
-import platform
+
+from llmlab import cpu_name as cpu_model  # noqa: F401 - re-exported: one definition, in llmlab
 
 
-def cpu_model() -> str:
-    """Return the CPU's model name (from /proc/cpuinfo on Linux, else platform)."""
+def cpu_flags() -> set[str]:
+    """The CPU feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return set()
 
 
 def load_average() -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "set_seed", "get_device", "quick_mode"]
+__all__ = ["__version__", "set_seed", "get_device", "quick_mode", "cpu_name"]
 
 
 def set_seed(seed: int) -> None:
@@ -34,3 +35,15 @@ def get_device() -> torch.device:
 def quick_mode() -> bool:
     """True when LLMLAB_QUICK=1: notebooks then train with smaller budgets (used by the tests)."""
     return os.environ.get("LLMLAB_QUICK", "0").strip() not in ("", "0", "false", "False")
+
+
+def cpu_name() -> str:
+    """This machine's CPU model (from /proc/cpuinfo on Linux), or its architecture elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

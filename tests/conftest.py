@@ -1,4 +1,16 @@
 """Shared fixtures for the unit tests."""
 import matplotlib
+import pytest
+import torch
 
 matplotlib.use("Agg")  # tests draw off-screen; notebooks keep their own inline backend
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread: tiny models run fastest so, and on a busy 2-core machine
+    extra threads only spin. Use it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -34,6 +34,9 @@ SOLUTIONS = {
     "check_layer_norm": ("05_the_transformer_block", "layer_norm"),
     "check_block_forward": ("05_the_transformer_block", "block_forward"),
     "check_count_block_parameters": ("05_the_transformer_block", "count_block_parameters"),
+    "check_gpt_param_count": ("06_mini_gpt", "gpt_param_count"),
+    "check_crop_context": ("06_mini_gpt", "crop_context"),
+    "check_previous_token_score": ("06_mini_gpt", "previous_token_score"),
 }
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 

@@ -38,3 +38,14 @@ def test_quick_mode_reads_the_environment(monkeypatch):
     assert llmlab.quick_mode()
     monkeypatch.setenv("LLMLAB_QUICK", "0")
     assert not llmlab.quick_mode()
+
+
+def test_cpu_name_names_the_processor():
+    name = llmlab.cpu_name()
+    assert isinstance(name, str) and name and name.strip() == name
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return  # not Linux: the architecture (e.g. "arm64") is all there is to say
+    if "model name" in info:
+        assert f": {name}\n" in info

@@ -6,13 +6,7 @@ from llmlab.toy import (IGNORE, AttentionOnlyConfig, AttentionOnlyModel, LookupT
                         lookup_accuracy, lookup_scores, train_lookup_model)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: extra threads only add overhead (a lot of it on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_targets_are_the_looked_up_letters():

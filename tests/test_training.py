@@ -23,13 +23,7 @@ TOK = CharTokenizer.train(TEXT)
 TRAIN_IDS, VAL_IDS = train_val_split(torch.tensor(TOK.encode(TEXT)))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy 2-core machine, threads only spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_gpt(seed=0, **overrides):

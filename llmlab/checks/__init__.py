@@ -27,3 +27,8 @@ __all__ += ["check_split_heads", "check_merge_heads", "check_multi_head_attentio
 from .block import check_block_forward, check_count_block_parameters, check_layer_norm  # noqa: E402,F401,E501
 __all__ += ["check_layer_norm", "check_block_forward", "check_count_block_parameters"]
 # --- end lesson 05 ---
+
+# --- lesson 06: the mini-GPT ---
+from .gpt import check_crop_context, check_gpt_param_count, check_previous_token_score  # noqa: E402,F401,E501
+__all__ += ["check_gpt_param_count", "check_crop_context", "check_previous_token_score"]
+# --- end lesson 06 ---

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 import traceback
 from dataclasses import dataclass
 
@@ -95,3 +96,14 @@ def call_unchanged(exercise: str, fn, *args):
                                           "tensor is spoiled. Write `x = x + ...`, which makes a "
                                           "new tensor.")
     return result, None
+
+
+def as_count(value):
+    """The learner's count as an int (ints, whole floats, 1-element tensors), else None."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value)

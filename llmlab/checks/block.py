@@ -7,14 +7,13 @@ wrong recomputes the typical mistakes to name the one it looks like.
 from __future__ import annotations
 
 import itertools
-import math
 
 import torch
 
 from llmlab.attention import AttentionConfig, MultiHeadAttention
 from llmlab.transformer import FeedForward, LayerNorm, block_parameter_count
 
-from ._core import Verdict, call_safely, failed, passed
+from ._core import Verdict, as_count, call_safely, failed, passed
 from ._core import call_unchanged as _call_unchanged
 
 __all__ = ["check_layer_norm", "check_block_forward", "check_count_block_parameters"]
@@ -236,17 +235,6 @@ def check_block_forward(block_fn) -> Verdict:
 
 # --- exercise: count a block's parameters ------------------------------------------------------
 
-def _as_count(value):
-    """The learner's count as an int, or None if it is not a whole number."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        return None
-    return int(value)
-
-
 def _count_mistakes(C: int, bias: bool) -> list[tuple[int, str, str]]:
     """(how much the count changes, part of the block, hint) for each typical slip.
 
@@ -312,7 +300,7 @@ def check_count_block_parameters(count_fn) -> Verdict:
         result, verdict = call_safely(ex, count_fn, C, bias)
         if verdict is not None:
             return verdict
-        answers[bias, C] = _as_count(result)
+        answers[bias, C] = as_count(result)
         if answers[bias, C] is None:
             return failed(ex, f"return a whole number (an int), got {result!r}. Did you forget "
                               "a `return`?")
