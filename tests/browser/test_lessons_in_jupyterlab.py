@@ -7,8 +7,9 @@ For each notebook in notebooks/ (a fresh copy each, on a fresh kernel in quick m
 2. assert: no error output and no traceback in any cell; the page shows no "Error displaying
    widget" / "Loading widget" / "Model not found"; every widget output of the notebook model is
    rendered as a live widget view (counted in the model, compared with the DOM);
-3. drive the lesson's main widget (MANIFEST below) through the DOM like a learner: the picture
-   (`ipywidgets.Image`) must change, and the kernel must hold the new control value;
+3. drive the lesson's main widget (MANIFEST below) through the DOM like a learner: what it shows
+   (the picture of an `ipywidgets.Image`, or the text of an `ipywidgets.HTML`) must change, and
+   the kernel must hold the new control value;
    screenshots before and after go to artifacts/screenshots (or $LLMLAB_SCREENSHOTS_DIR);
 4. "Restart Kernel and Run All Cells" (the dialog accepted like a learner would): the same checks
    again, and every `# NBVAL_CHECK_OUTPUT` cell prints exactly what it printed the first time;
@@ -50,7 +51,9 @@ class Interaction:
     the attribute holding the ipywidgets control, found in the page by its description label.
     `action` is one of: "arrow_right" (press ArrowRight `times` on the slider's handle),
     "select" (choose option number `option` of the <select>), "click" (toggle the checkbox),
-    "type" (type `text` into the text/combobox input and press Enter).
+    "type" (type `text` into the text/combobox input and press Enter). `then_click` names a
+    button to press afterwards (e.g. "Generate"). `shows` is what must change: "image" (the
+    widget's picture) or "html" (the text of its last HTML output).
     """
 
     variable: str
@@ -60,6 +63,8 @@ class Interaction:
     times: int = 1
     option: int = 0
     text: str = ""
+    then_click: str = ""
+    shows: str = "image"
 
 
 # One entry per lesson; None for a lesson without a widget (it still runs twice and is checked).
@@ -70,6 +75,8 @@ MANIFEST: dict[str, Interaction | None] = {
     "03_scaled_dot_product_attention": Interaction("playground", "causal", "click", True),
     "04_multi_head_attention": Interaction("explorer", "query", "select", 0, option=0),
     "05_the_transformer_block": None,  # no widget: experiments and figures only
+    "06_mini_gpt": Interaction("explorer", "seed", "type", 7, text="7", then_click="Generate",
+                               shows="html"),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -174,14 +181,22 @@ JS_MARK_CONTROL = """([modelId, description]) => {
             return true; } }
     return false; }"""
 
-JS_IMAGE = """(modelId) => {
-    const img = document.querySelector(`[data-llmlab-main="${modelId}"] img.widget-image`);
-    return img ? {src: img.getAttribute('src'), ready: img.complete && img.naturalWidth > 0,
+# What the main view shows: its picture, or the text of its last HTML output (generated text).
+JS_SHOWN = """([modelId, shows]) => {
+    const view = document.querySelector(`[data-llmlab-main="${modelId}"]`);
+    if (!view) return null;
+    if (shows === 'html') {
+        const boxes = view.querySelectorAll('.widget-html-content');
+        const box = boxes[boxes.length - 1];
+        return box ? {key: box.innerHTML, ready: box.innerText.trim().length > 0,
+                      width: box.offsetWidth, height: box.offsetHeight} : null; }
+    const img = view.querySelector('img.widget-image');
+    return img ? {key: img.getAttribute('src'), ready: img.complete && img.naturalWidth > 0,
                   width: img.naturalWidth, height: img.naturalHeight} : null; }"""
 
-JS_IMAGE_CHANGED = """([modelId, old]) => {
-    const img = document.querySelector(`[data-llmlab-main="${modelId}"] img.widget-image`);
-    return !!img && img.getAttribute('src') !== old && img.complete && img.naturalWidth > 0; }"""
+JS_SHOWN_CHANGED = f"""([modelId, shows, old]) => {{
+    const now = ({JS_SHOWN})([modelId, shows]);
+    return !!now && now.ready && now.key !== old; }}"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +274,7 @@ def _check_outputs(report):
 
 
 def _interact(page, path, stem, spec: Interaction, shots: Path, timings: dict):
-    """Change the main widget's control through the DOM; check picture and kernel follow."""
+    """Change the main widget's control through the DOM; check the view and the kernel follow."""
     var, ctrl = spec.variable, f"{spec.variable}.{spec.control}"
     info = _kernel_eval(page, path, model_id=f"{var}.widget.model_id",
                         description=f"{ctrl}.description", value=f"{ctrl}.value")
@@ -270,10 +285,11 @@ def _interact(page, path, stem, spec: Interaction, shots: Path, timings: dict):
         f"no output of the notebook shows {var}.widget (model {model_id}): display it")
     view = page.locator(f'[data-llmlab-main="{model_id}"]')
     view.scroll_into_view_if_needed()
-    page.wait_for_function(f"(id) => ({JS_IMAGE})(id) && ({JS_IMAGE})(id).ready", arg=model_id,
+    shown = [model_id, spec.shows]
+    page.wait_for_function(f"(a) => ({JS_SHOWN})(a) && ({JS_SHOWN})(a).ready", arg=shown,
                            timeout=60000)
-    before = page.evaluate(JS_IMAGE, model_id)
-    assert before["width"] > 50 and before["height"] > 50, f"the picture is tiny: {before}"
+    before = page.evaluate(JS_SHOWN, shown)
+    assert before["width"] > 50 and before["height"] > 20, f"the {spec.shows} is tiny: {before}"
     assert page.evaluate(JS_MARK_CONTROL, [model_id, info["description"]]), (
         f"no control labelled {info['description']!r} ({ctrl}) inside {var}.widget")
     control = view.locator("[data-llmlab-control]")
@@ -295,8 +311,10 @@ def _interact(page, path, stem, spec: Interaction, shots: Path, timings: dict):
         box.press("Enter")
     else:
         raise ValueError(f"unknown action {spec.action!r} in MANIFEST")
+    if spec.then_click:
+        view.get_by_role("button", name=spec.then_click).click()
     try:
-        page.wait_for_function(JS_IMAGE_CHANGED, arg=[model_id, before["src"]], timeout=60000,
+        page.wait_for_function(JS_SHOWN_CHANGED, arg=[*shown, before["key"]], timeout=60000,
                                polling=50)
         changed = True
     except PlaywrightTimeout:
@@ -309,8 +327,9 @@ def _interact(page, path, stem, spec: Interaction, shots: Path, timings: dict):
             break
         time.sleep(0.2)
     assert after == spec.expected, f"kernel has {ctrl} = {after!r}, expected {spec.expected!r}"
-    assert changed, (f"the picture of {var}.widget did not change within 60 s after "
-                     f"{spec.action} on {ctrl} (the kernel does hold {ctrl} = {after!r})")
+    clicked = f" and a click on {spec.then_click!r}" if spec.then_click else ""
+    assert changed, (f"the {spec.shows} of {var}.widget did not change within 60 s after "
+                     f"{spec.action} on {ctrl}{clicked} (the kernel does hold {ctrl} = {after!r})")
     # Not a failure, but worth knowing for the widget's author: controls or picture reaching past
     # the right edge of the output area (clipped or scrolled) in a 1280 px window.
     overflow = view.evaluate("""n => { const edge = n.getBoundingClientRect().right;
