@@ -41,8 +41,10 @@ screenshots: setup
 check: setup
 	$(BIN)/python ../shared/tools/course_check.py
 
+# Every benchmark prints its figures with the machine and its load (about 7 minutes in all).
 bench: setup
-	$(BIN)/python benchmarks/bpe_train.py
+	cd benchmarks && for b in bpe_train attention_fused generate_kv_cache viz_redraw train_shakespeare; do \
+		echo "=== benchmarks/$$b.py"; ../$(BIN)/python $$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
