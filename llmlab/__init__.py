@@ -10,7 +10,8 @@ import torch
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "set_seed", "get_device", "quick_mode", "cpu_name"]
+__all__ = ["__version__", "set_seed", "get_device", "quick_mode", "cpu_name",
+           "notebook_threads"]
 
 
 def set_seed(seed: int) -> None:
@@ -47,3 +48,13 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def notebook_threads(most: int = 4) -> int:
+    """Torch threads for training in a notebook: the usable cores but one (at least 1, at most `most`).
+
+    One core stays free for the browser and Jupyter: torch's threads wait for each other whenever
+    one of them loses its core, so a step can become several times slower on a busy machine.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(most, (cores or 2) - 1))

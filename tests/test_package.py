@@ -49,3 +49,10 @@ def test_cpu_name_names_the_processor():
         return  # not Linux: the architecture (e.g. "arm64") is all there is to say
     if "model name" in info:
         assert f": {name}\n" in info
+
+
+def test_notebook_threads_leaves_one_core_free(monkeypatch):
+    for cores, most, expected in ((1, 4, 1), (2, 4, 1), (3, 4, 2), (16, 4, 4), (16, 8, 8)):
+        monkeypatch.setattr(llmlab.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)),
+                            raising=False)
+        assert llmlab.notebook_threads(most) == expected, (cores, most)

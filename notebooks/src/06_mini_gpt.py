@@ -53,10 +53,10 @@ from llmlab.viz import (AttentionExplorer, GenerationExplorer, LivePlot, plot_at
 
 QUICK = os.environ.get("LLMLAB_QUICK") == "1"  # the test suite sets this: a much shorter training run
 llmlab.set_seed(0)
-# One thread: with two, the threads wait for each other whenever anything else needs the CPU (the
-# browser, another notebook), and a training step can become several times slower.
-torch.set_num_threads(1)
-print(f"quick mode: {QUICK}")
+# All cores but one, which stays free for the browser and Jupyter (one thread on a 2-core machine):
+# torch's threads wait for each other whenever one of them loses its core.
+torch.set_num_threads(llmlab.notebook_threads())
+print(f"quick mode: {QUICK}; torch threads: {torch.get_num_threads()}")
 
 
 # %% [markdown]
