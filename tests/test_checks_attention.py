@@ -1,18 +1,13 @@
 """Tests for llmlab.checks.attention: each checker accepts the solution and names typical mistakes."""
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from _solutions import load_solutions  # tests/_solutions.py
 from llmlab import checks
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "solutions_03", ROOT / "solutions" / "03_scaled_dot_product_attention.py")
-solution = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solution)
+solution = load_solutions("03_scaled_dot_product_attention")
 
 INF = float("-inf")
 

@@ -1,18 +1,13 @@
 """Tests for llmlab.checks.block: each checker accepts the solution and names typical mistakes."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
+from _solutions import load_solutions  # tests/_solutions.py
 from llmlab import checks
 from llmlab.transformer import Block, BlockConfig, LayerNorm
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "solutions_05", ROOT / "solutions" / "05_the_transformer_block.py")
-solution = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solution)
+solution = load_solutions("05_the_transformer_block")
 
 
 # --- layer_norm --------------------------------------------------------------------------------

@@ -4,16 +4,12 @@ Each checker exported by llmlab.checks must: accept the reference solution in so
 crash or an unfinished stub into a failing verdict (never an exception), and say so when it is
 handed something that is not a function. Lesson-specific tests check the hints for typical mistakes.
 """
-import importlib.util
-from functools import lru_cache
-from pathlib import Path
-
 import pytest
 import torch
 
+from _solutions import load_solutions  # tests/_solutions.py
 from llmlab import checks
 
-ROOT = Path(__file__).resolve().parent.parent
 
 # checker name -> (solutions file stem, function name). Every exported checker must be listed.
 SOLUTIONS = {
@@ -41,18 +37,9 @@ SOLUTIONS = {
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 
 
-@lru_cache(maxsize=None)
-def _solutions(stem):
-    """Import solutions/<stem>.py (its name starts with a digit, so not with `import`)."""
-    spec = importlib.util.spec_from_file_location(f"solutions_{stem[:2]}", ROOT / "solutions" / f"{stem}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _solution(name):
     stem, fn = SOLUTIONS[name]
-    return getattr(_solutions(stem), fn)
+    return getattr(load_solutions(stem), fn)
 
 
 def _raises(*args, **kwargs):

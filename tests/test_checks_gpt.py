@@ -1,17 +1,13 @@
 """Tests for llmlab.checks.gpt: each checker accepts the solution and names typical mistakes."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
+from _solutions import load_solutions  # tests/_solutions.py
 from llmlab import checks
 from llmlab.gpt import GPT
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("solutions_06", ROOT / "solutions" / "06_mini_gpt.py")
-solution = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solution)
+solution = load_solutions("06_mini_gpt")
 
 
 # --- gpt_param_count -----------------------------------------------------------------------------

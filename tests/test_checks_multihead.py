@@ -1,18 +1,13 @@
 """Tests for llmlab.checks.multihead: each checker accepts the solution and names typical mistakes."""
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from _solutions import load_solutions  # tests/_solutions.py
 from llmlab import checks
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "solutions_04", ROOT / "solutions" / "04_multi_head_attention.py")
-solution = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solution)
+solution = load_solutions("04_multi_head_attention")
 
 
 _ids = lambda f: getattr(f, "__name__", "")  # noqa: E731

@@ -1,5 +1,4 @@
 """Tests for llmlab.checks.next_token: the solutions pass, typical mistakes get their own hint."""
-import importlib.util
 import re
 from pathlib import Path
 
@@ -7,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _solutions import load_solutions  # tests/_solutions.py
 from llmlab import checks
 from llmlab.lm import CountBigram, cross_entropy, next_token_probs
 
@@ -14,15 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_SOURCE = ROOT / "notebooks" / "src" / "02_predicting_the_next_token.py"
 
 
-def _load_solutions():
-    spec = importlib.util.spec_from_file_location(
-        "solutions_02", ROOT / "solutions" / "02_predicting_the_next_token.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SOL = _load_solutions()
+SOL = load_solutions("02_predicting_the_next_token")
 
 
 def _notebook_stub(name):

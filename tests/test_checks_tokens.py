@@ -1,19 +1,14 @@
 """Tests for llmlab.checks.tokens: each checker accepts the solution and names typical mistakes."""
-import importlib.util
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from _solutions import load_solutions  # tests/_solutions.py
 from llmlab import checks
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "solutions_01", ROOT / "solutions" / "01_tokens_and_embeddings.py")
-solution = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solution)
+solution = load_solutions("01_tokens_and_embeddings")
 
 
 def test_checkers_are_exported_from_the_package():
