@@ -218,7 +218,7 @@ def _layernorm_written_out(self, x: torch.Tensor) -> torch.Tensor:
 
 
 def step_time_ms(model_config: GPTConfig, batch_size: int, dtype: str = "float32",
-                 steps: int = 10, repeats: int = 3) -> float:
+                 explicit: bool = False, steps: int = 10, repeats: int = 3) -> float:
     """Median ms per training step (forward, backward, clipping, AdamW) on random tokens."""
     torch.manual_seed(0)
     model = GPT(model_config)
@@ -231,7 +231,8 @@ def step_time_ms(model_config: GPTConfig, batch_size: int, dtype: str = "float32
         """One training step, as llmlab.training.train takes it."""
         with (torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16"
               else contextlib.nullcontext()):
-            loss = model(x, y).loss
+            # explicit: the attention path that also returns the weights, (B, H, T, T) per layer
+            loss = model(x, y, return_attention=explicit).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -268,6 +269,7 @@ def ablations(model_config: GPTConfig, batch_size: int, threads: int) -> None:
         measure("LayerNorm written out (llmlab before this change)")
     finally:
         LayerNorm.forward = original
+    measure("explicit attention instead of the fused kernel", explicit=True)
     measure("bfloat16 autocast", dtype="bfloat16")
     for batch in (16, 24, 32):
         measure(f"batch {batch}", batch=batch)
