@@ -3,8 +3,9 @@
 train() draws random windows of the token stream (llmlab.data.random_batch), shows a progress
 bar, evaluates train and validation loss every eval_interval steps, calls an optional callback
 (e.g. a LivePlot) with the history so far, and writes checkpoints. Interrupting it (Ctrl-C or the
-notebook's stop button) ends training cleanly: the model and its history are returned with
-interrupted=True, and a final checkpoint is written if checkpoints are on. Nothing is lost.
+notebook's stop button) ends training cleanly after the current step (press twice to stop at
+once): the model and its history are returned with interrupted=True, and a final checkpoint is
+written if checkpoints are on. Nothing is lost, and the run resumes exactly.
 
 Any model fits whose forward(x, targets) returns the loss as `.loss` (GPT's GPTOutput) or as the
 second item of a tuple (NeuralBigram's (logits, loss)).
@@ -14,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 
@@ -213,6 +216,35 @@ def _postfix(history: list, recent: list) -> str:
     return ", ".join(parts)
 
 
+class _StopRequest:
+    """Ctrl-C / the stop button, deferred to the end of the current step (a second one stops at once).
+
+    A step interrupted half-way would leave some weights and Adam moments updated and others not,
+    and the run could no longer be resumed exactly. Only in the main thread of a single process:
+    under torchrun every rank must stop at the same step, so there an interrupt acts at once.
+    """
+
+    def __init__(self, enabled: bool):
+        self.requested = False
+        self._enabled = enabled and threading.current_thread() is threading.main_thread()
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:  # pressed twice: do not wait for the step
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def install(self) -> None:
+        """From now on, Ctrl-C only asks to stop."""
+        if self._enabled:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+
+    def restore(self) -> None:
+        """Ctrl-C behaves as before train() was called."""
+        if self._enabled:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None = None,
           callback=None, progress: bool = True, state: TrainState | None = None,
           resume_from=None, step_callback=None, checkpoint_extra: dict | None = None) -> TrainResult:
@@ -289,6 +321,8 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step",
                disable=not (progress and main), dynamic_ncols=True)
     interrupted = False
+    stop = _StopRequest(enabled=world == 1)
+    stop.install()
     try:
         while True:
             due = step % config.eval_interval == 0 or step == config.max_steps
@@ -307,6 +341,8 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
                     callback(history)
             if step >= config.max_steps:
                 break
+            if stop.requested:  # Ctrl-C during the evaluation
+                raise KeyboardInterrupt
 
             lr = lr_at(step, config)
             for group in optimizer.param_groups:
@@ -333,11 +369,14 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
             if config.checkpoint_interval and step % config.checkpoint_interval == 0 \
                     and step < config.max_steps:
                 save(step)
+            if stop.requested:  # Ctrl-C during this step: it is complete, stop here
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
-        # The stop button: keep everything learned so far. A step caught half-way may be partly
-        # applied; the weights are still a usable model.
+        # The stop button: keep everything learned so far. Only a second Ctrl-C (or one under
+        # torchrun) lands inside a step, which may then be partly applied: still a usable model.
         interrupted = True
     finally:
+        stop.restore()
         bar.close()
     save(step)
     new_state = TrainState(step, optimizer.state_dict(), rng_state(gen, device), history,

@@ -86,6 +86,37 @@ def test_cli_resume_continues_the_run_and_refuses_to_overwrite(tmp_path, text_fi
     assert "step      6: train" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGINT to a child process on Windows")
+def test_cli_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, text_file):
+    out = tmp_path / "run.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "llmlab.train", *TINY, "--text-file",
+                             str(text_file), "--max-steps", "1000000", "--eval-interval", "1000000",
+                             "--sample", "0", "--out", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # wait until training has begun (the step-0 evaluation)
+            lines.append(line)
+            if line.startswith("step      0:"):
+                break
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    log = "".join(lines) + rest
+    assert proc.returncode == 130, log  # the usual exit status after Ctrl-C
+    assert "interrupted at step" in log and "Continue with --resume" in log
+    saved = load_checkpoint(out)
+    assert 0 <= saved.step < 1000000 and len(saved.step_losses) == saved.step
+    assert main(["--out", str(out), "--resume", "--max-steps", str(saved.step + 2),
+                 "--eval-interval", "1000000", "--sample", "0", "--no-progress"]) == 0
+    after = load_checkpoint(out)
+    assert after.step == saved.step + 2 and after.step_losses[:saved.step] == saved.step_losses
+
+
 def test_cli_weights_only_drops_the_optimizer_and_cannot_be_resumed(tmp_path, text_file):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -2,10 +2,14 @@
 checkpoints (round trip, resume, corruption, mismatch, atomic writes) and the live plot."""
 import math
 import os
+import signal
+import sys
+import time
 
 import pytest
 import torch
 from matplotlib.figure import Figure
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import llmlab.checkpoint as checkpoint_module
 import llmlab.training as training_module
@@ -203,6 +207,56 @@ def test_keyboard_interrupt_from_the_eval_callback():
     assert [row["step"] for row in result.history] == [0, 8, 16]
 
 
+def _press_ctrl_c_after_optimizer_step(n: int, times: int = 1):
+    """Send SIGINT to this process right after AdamW has updated the weights in step n.
+
+    That is the worst moment for an interrupt: the weights are new but the step is not yet
+    counted. Returns the hook's handle (remove it afterwards).
+    """
+    calls = []
+
+    def hook(optimizer, args, kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    return register_optimizer_step_post_hook(hook)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill(SIGINT) ends the process on Windows")
+def test_real_ctrl_c_finishes_the_step_then_the_run_resumes_exactly(tmp_path):
+    full = train(tiny_gpt(), TRAIN_IDS, VAL_IDS, quick_config(), progress=False)
+    before = signal.getsignal(signal.SIGINT)
+    path = tmp_path / "run.pt"
+    handle = _press_ctrl_c_after_optimizer_step(6)
+    try:
+        first = train(tiny_gpt(), TRAIN_IDS, VAL_IDS, quick_config(checkpoint_path=str(path)),
+                      progress=False)
+    finally:
+        handle.remove()
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C behaves as usual again
+    assert first.interrupted and first.step == 6 and len(first.step_losses) == 6
+    resumed = train(tiny_gpt(seed=99), TRAIN_IDS, VAL_IDS, progress=False, resume_from=path)
+    assert resumed.step_losses == full.step_losses
+    for p, q in zip(resumed.model.parameters(), full.model.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill(SIGINT) ends the process on Windows")
+def test_ctrl_c_twice_stops_at_once_and_keeps_a_usable_model():
+    before = signal.getsignal(signal.SIGINT)
+    handle = _press_ctrl_c_after_optimizer_step(6, times=2)
+    try:
+        result = train(tiny_gpt(), TRAIN_IDS, VAL_IDS, quick_config(), progress=False)
+    finally:
+        handle.remove()
+    assert signal.getsignal(signal.SIGINT) is before
+    # Stopped inside step 6, before it was counted: the model is still whole and usable.
+    assert result.interrupted and result.step == 5
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoints and resuming
 
@@ -361,3 +415,52 @@ def test_live_plot_redraws_with_each_history_and_has_a_static_twin():
     assert isinstance(fig, Figure) and len(fig.axes[0].lines) == 3  # each step, train, val
     with pytest.raises(ValueError, match="history is empty"):
         plot_history([])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kernel interrupts are messages on Windows")
+def test_the_notebook_stop_button_ends_training_after_a_whole_step():
+    """Interrupt a real Jupyter kernel (what the stop button does) while train() runs in it."""
+    from jupyter_client.manager import start_new_kernel
+
+    outputs = []
+    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        code = (
+            "import torch\n"
+            "from llmlab.gpt import GPT, GPTConfig\n"
+            "from llmlab.training import TrainConfig, train\n"
+            "torch.manual_seed(0)\n"
+            "ids = torch.randint(0, 20, (5000,))\n"
+            "model = GPT(GPTConfig(vocab_size=20, block_size=16, n_layer=1, n_head=2, n_embd=16))\n"
+            "config = TrainConfig(max_steps=10**7, batch_size=4, block_size=16, eval_interval=10**7,\n"
+            "                     eval_steps=1, device='cpu')\n"
+            "def announce(step, loss):\n"
+            "    if step == 20:\n"
+            "        print('training', flush=True)\n"
+            "result = train(model, ids, None, config, progress=False, step_callback=announce)\n"
+        )
+        msg_id = kc.execute(code)
+        deadline = time.monotonic() + 60
+        while True:  # wait until steps are being taken, then press "stop"
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["msg_type"] == "stream" and "training" in msg["content"]["text"]:
+                break
+            assert msg["msg_type"] != "error", msg["content"]
+            assert time.monotonic() < deadline, "train() did not start within 60 s"
+        time.sleep(0.5)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]  # no KeyboardInterrupt leaked
+        check = kc.execute_interactive(
+            "print(result.interrupted, result.step, len(result.step_losses), result.step > 20)",
+            timeout=60, output_hook=lambda m: outputs.append(m))
+        assert check["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+    interrupted, step, n_losses, past_step_20 = text.split()
+    assert interrupted == "True" and past_step_20 == "True"
+    assert int(step) == int(n_losses) > 0  # the last step was completed and counted
