@@ -45,6 +45,23 @@ def test_generate_button_updates_the_text(model, tokenizer):
     assert html_text(ex.output.value).startswith("what")
 
 
+def test_new_sample_moves_to_the_next_seed_and_is_reproducible(model, tokenizer):
+    ex = GenerationExplorer(model, tokenizer, prompt="But", max_new_tokens=15, seed=4)
+    first = ex.current_text
+    ex.resample.click()
+    assert ex.seed.value == 5 and ex.current_text != first
+    again = render_generation(model, tokenizer, "But", 15, temperature=ex.temperature.value, seed=5)
+    assert ex.current_text == again.text  # the seed shown reproduces the sample
+    assert "seed 5" in ex.output.value
+    ex.seed.value = ex.seed.max
+    ex.resample.click()
+    assert ex.seed.value == 0 and not ex.button.disabled and not ex.resample.disabled
+    ex.greedy.value = True  # greedy ignores the seed: nothing to resample
+    assert ex.resample.disabled and ex.seed.disabled
+    ex.greedy.value = False
+    assert not ex.resample.disabled
+
+
 def html_text(value):
     """The text of the HTML widget's first box, without tags and entities."""
     import html

@@ -197,16 +197,22 @@ class GenerationExplorer:
         self.greedy = W.Checkbox(value=greedy, description="greedy (always the likeliest)",
                                  indent=False)
         self.shade = W.Checkbox(value=shade, description="shade by probability", indent=False)
-        self.button = W.Button(description="Generate", button_style="primary", icon="play")
+        self.button = W.Button(description="Generate", button_style="primary", icon="play",
+                               tooltip="sample with these settings (the same seed gives the same text)")
+        # Generate repeats a sample exactly; this one moves to the next seed, so every press gives
+        # new text and each sample can still be reproduced from the seed it shows.
+        self.resample = W.Button(description="New sample", icon="refresh",
+                                 tooltip="seed + 1, then generate")
         self.output = W.HTML()
         self.button.on_click(lambda _: self.generate())
+        self.resample.on_click(lambda _: self.new_sample())
         self.shade.observe(lambda _: self._show(), names="value")  # no need to sample again
         self.greedy.observe(lambda _: self._sync_controls(), names="value")
         self.widget = W.VBox([
             self.prompt,
             W.HBox([self.temperature, self.top_k, self.top_p]),
             W.HBox([self.length, self.seed]),
-            W.HBox([self.button, self.greedy, self.shade]),
+            W.HBox([self.button, self.resample, self.greedy, self.shade]),
             self.output])
         self.current_generation: Generation | None = None  # what is shown now (tests read it)
         self.current_text = ""                              # its text ("" after a bad prompt)
@@ -223,12 +229,12 @@ class GenerationExplorer:
 
     def _sync_controls(self) -> None:
         """Greedy decoding ignores temperature, top-k, top-p and the seed: grey them out."""
-        for control in (self.temperature, self.top_k, self.top_p, self.seed):
+        for control in (self.temperature, self.top_k, self.top_p, self.seed, self.resample):
             control.disabled = self.greedy.value
 
     def generate(self) -> None:
         """Generate with the current settings and show the result (or what is wrong) below."""
-        self.button.disabled = True
+        self.button.disabled = self.resample.disabled = True
         try:
             self.current_generation = render_generation(self.model, self.tokenizer,
                                                         **self.settings())
@@ -239,7 +245,13 @@ class GenerationExplorer:
                 f"generation failed: {type(exc).__name__}: {exc}"
         finally:
             self.button.disabled = False
+            self._sync_controls()
         self._show()
+
+    def new_sample(self) -> None:
+        """Move to the next seed (wrapping at the largest) and generate."""
+        self.seed.value = (self.seed.value + 1) % (self.seed.max + 1)
+        self.generate()
 
     def _show(self) -> None:
         """Put the current generation (or the message) into the HTML widget."""

@@ -444,9 +444,10 @@ print(f"{n_new} new tokens: {seconds[False] * 1e3:.0f} ms without the cache, "
 # ### The generation explorer
 #
 # Now write with it yourself. Type a prompt (any characters from the play; the explorer tells you
-# when a character is not in the vocabulary), set the sliders and press **Generate**. Each
-# generated character is shaded by the probability the model gave it (at temperature 1): dark
-# shades mark the surprising choices. Things to try:
+# when a character is not in the vocabulary), set the sliders and press **Generate**. The same
+# settings and seed always give the same text; **New sample** moves to the next seed for a fresh
+# one. Each generated character is shaded by the probability the model gave it (at temperature 1):
+# dark shades mark the surprising choices. Things to try:
 #
 # 1. Raise the temperature to 1.5 and watch the shading darken; lower it to 0.3 and watch the text
 #    repeat.
