@@ -41,7 +41,7 @@ screenshots: setup
 check: setup
 	$(BIN)/python ../shared/tools/course_check.py
 
-# Every benchmark prints its figures with the machine and its load (about 7 minutes in all).
+# Every benchmark prints its figures with the machine and its load (about 5 minutes in all).
 bench: setup
 	cd benchmarks && for b in bpe_train attention_fused generate_kv_cache viz_redraw train_shakespeare; do \
 		echo "=== benchmarks/$$b.py"; ../$(BIN)/python $$b.py || exit 1; done

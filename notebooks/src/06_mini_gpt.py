@@ -248,7 +248,8 @@ print(train_config)
 #
 # Press the stop button (■) in the toolbar, or Ctrl-C in a terminal, and `train` stops cleanly after
 # the current step: it returns the model as it is, the history so far and `interrupted=True`, and
-# writes the checkpoint. Nothing is lost, and you can go on from there.
+# writes the checkpoint. Nothing is lost, and you can go on from there. (Waiting for the step to
+# finish is what makes continuing exact; press twice if you cannot wait even that long.)
 #
 # To show it without waiting for you, we let a small `step_callback` (called after every step)
 # raise `KeyboardInterrupt` a third of the way in, which is exactly what the stop button does.
