@@ -125,6 +125,11 @@ def _check_block_config(config) -> None:
                         "e.g. Block(BlockConfig(n_embd=64, n_head=4))")
 
 
+def _norm(config) -> nn.Module:
+    """A LayerNorm over n_embd, or nothing (identity) when the experiment turns norm off."""
+    return LayerNorm(config.n_embd, bias=config.bias) if config.norm else nn.Identity()
+
+
 class Block(nn.Module):
     """Pre-norm GPT block: x + attn(ln_1(x)), then x + mlp(ln_2(x)); (B, T, C) -> (B, T, C)."""
 
@@ -132,12 +137,11 @@ class Block(nn.Module):
         super().__init__()
         _check_block_config(config)
         self.config = config
-        C = config.n_embd
-        self.ln_1 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        self.ln_1 = _norm(config)
         self.attn = MultiHeadAttention(config.attention(causal=True))
         self.resid_dropout = nn.Dropout(config.dropout)  # on attn's update to the residual stream
-        self.ln_2 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
-        self.mlp = FeedForward(C, config.dropout, config.bias)  # ends with its own dropout
+        self.ln_2 = _norm(config)
+        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias)  # ends with its own dropout
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """(B, T, C) -> (B, T, C), on PyTorch's fused attention path (fast, no weights)."""
@@ -170,14 +174,13 @@ class DecoderBlock(nn.Module):
         super().__init__()
         _check_block_config(config)
         self.config = config
-        C = config.n_embd
-        self.ln_1 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        self.ln_1 = _norm(config)
         self.attn = MultiHeadAttention(config.attention(causal=True))
-        self.ln_cross_attn = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
+        self.ln_cross_attn = _norm(config)
         # Queries come from the decoder, keys and values from the encoder's output.
         self.cross_attn = MultiHeadAttention(config.attention(causal=False, d_kv=config.d_context))
-        self.ln_2 = LayerNorm(C, bias=config.bias) if config.norm else nn.Identity()
-        self.mlp = FeedForward(C, config.dropout, config.bias)
+        self.ln_2 = _norm(config)
+        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)  # on both attentions' residual updates
 
     def forward(self, x: torch.Tensor, encoder_out: torch.Tensor,
