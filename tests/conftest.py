@@ -1,5 +1,6 @@
 """Shared fixtures for the unit tests."""
 import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -14,3 +15,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_pyplot_figures():
+    """Fail a test whose code leaves figures in pyplot's registry: llmlab.viz draws without pyplot.
+    Use it with `pytestmark = pytest.mark.usefixtures("no_pyplot_figures")`."""
+    before = plt.get_fignums()
+    yield
+    assert plt.get_fignums() == before

@@ -4,7 +4,6 @@ import re
 import shutil
 
 import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -30,12 +29,7 @@ def causal_weights(*lead, T=6, seed=0) -> torch.Tensor:
     return scores.masked_fill(hidden, float("-inf")).softmax(-1)  # (*lead, T, T)
 
 
-@pytest.fixture(autouse=True)
-def no_pyplot_figures():
-    """Every helper here must draw without pyplot: no figure may appear in its registry."""
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before
+pytestmark = pytest.mark.usefixtures("no_pyplot_figures")  # tests/conftest.py
 
 
 @pytest.fixture

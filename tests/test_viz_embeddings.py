@@ -1,5 +1,4 @@
 """Tests for llmlab.viz.embeddings: static plots and the embedding explorer widget."""
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -15,12 +14,7 @@ CLUSTERS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_pyplot_figures():
-    """Every helper must draw on pyplot-free figures: pyplot's registry must not grow."""
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before
+pytestmark = pytest.mark.usefixtures("no_pyplot_figures")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Tests for llmlab.viz.playground: the attention playground widget and its static twin."""
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -20,12 +19,7 @@ def _qkv(seed=0, T=6, d_k=D_K, d_v=3):
             torch.randn(T, d_v, generator=gen))
 
 
-@pytest.fixture(autouse=True)
-def no_pyplot_figures():
-    """The playground and its twin must draw on pyplot-free figures: pyplot's registry must not grow."""
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before
+pytestmark = pytest.mark.usefixtures("no_pyplot_figures")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

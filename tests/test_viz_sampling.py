@@ -1,5 +1,4 @@
 """Tests for llmlab.viz.sampling: next-token plots, loss curves, bigram maps, the sampling explorer."""
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -18,12 +17,7 @@ TOKENS = ["a", "b", " ", "\n", "the", "\t"]
 LOGITS = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -1.0])
 
 
-@pytest.fixture(autouse=True)
-def no_pyplot_figures():
-    """Every helper must draw on pyplot-free figures: pyplot's registry must not grow."""
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before
+pytestmark = pytest.mark.usefixtures("no_pyplot_figures")  # tests/conftest.py
 
 
 def _tick_labels(ax, axis="x"):
