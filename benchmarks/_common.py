@@ -1,9 +1,10 @@
-"""What every benchmark prints about the machine it ran on (figures mean little without it)."""
+"""What every benchmark prints about the machine it ran on (figures mean little without it).
+
+The CPU's name comes from llmlab.cpu_name(); this module adds what only benchmarks need.
+"""
 from __future__ import annotations
 
 import os
-
-from llmlab import cpu_name as cpu_model  # noqa: F401 - re-exported: one definition, in llmlab
 
 
 def cpu_flags() -> set[str]:

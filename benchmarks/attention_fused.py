@@ -15,7 +15,7 @@ import torch
 
 from llmlab.attention import AttentionConfig, MultiHeadAttention
 
-from _common import cpu_model  # benchmarks/_common.py (scripts run from this folder)
+from llmlab import cpu_name
 
 
 def median_ms(fn, repeats: int, warmup: int = 3) -> float:
@@ -44,7 +44,7 @@ def main() -> None:
     mha = MultiHeadAttention(AttentionConfig(args.d_model, args.heads, causal=True)).eval()
     x = torch.randn(args.B, args.T, args.d_model)  # (B, T, C)
 
-    print(f"CPU: {cpu_model()} | logical cores: {os.cpu_count()} | torch threads: "
+    print(f"CPU: {cpu_name()} | logical cores: {os.cpu_count()} | torch threads: "
           f"{torch.get_num_threads()} | torch {torch.__version__} | Python {platform.python_version()}")
     print(f"causal self-attention, B={args.B}, T={args.T}, d_model={args.d_model}, "
           f"heads={args.heads}, float32, median of {args.repeats} runs\n")

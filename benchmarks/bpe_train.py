@@ -13,7 +13,8 @@ from collections import Counter
 from llmlab.data import load_text, train_val_split
 from llmlab.tokenizers import BPETokenizer, pretokenize
 
-from _common import cpu_model  # benchmarks/_common.py (scripts run from this folder)
+from _common import load_average  # benchmarks/_common.py (scripts run from this folder)
+from llmlab import cpu_name
 
 VOCAB_SIZE = 1000
 REPEATS = 3          # the incremental trainer is timed REPEATS times; the best run counts
@@ -59,12 +60,11 @@ def main() -> None:
     text = load_text("tinyshakespeare")
     num_merges = VOCAB_SIZE - 256
     print("BPE training benchmark (llmlab.tokenizers.BPETokenizer.train)")
-    print(f"hardware: {cpu_model()}, {os.cpu_count()} logical cores "
+    print(f"hardware: {cpu_name()}, {os.cpu_count()} logical cores "
           f"({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'} usable), "
           f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
-    if hasattr(os, "getloadavg"):
-        print(f"load average before the run (other work on this machine makes timings noisy): "
-              f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average before the run (other work on this machine makes timings noisy): "
+          f"{load_average()}")
     pieces = pretokenize(text)
     distinct = Counter(pieces)
     print(f"corpus: tinyshakespeare, {len(text):,} characters, {len(text.encode()):,} bytes, "

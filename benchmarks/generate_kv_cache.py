@@ -20,7 +20,8 @@ import torch
 
 from llmlab.gpt import GPT, GPTConfig
 
-from _common import cpu_model  # benchmarks/_common.py (scripts run from this folder)
+from _common import load_average  # benchmarks/_common.py (scripts run from this folder)
+from llmlab import cpu_name
 
 
 def median_ms_per_token(model: GPT, prompt: torch.Tensor, new_tokens: int, use_cache: bool,
@@ -47,9 +48,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    load = "n/a" if not hasattr(os, "getloadavg") else ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"CPU: {cpu_model()} | logical cores: {os.cpu_count()} | torch threads: "
-          f"{torch.get_num_threads()} | load average: {load} | torch {torch.__version__} | "
+    print(f"CPU: {cpu_name()} | logical cores: {os.cpu_count()} | torch threads: "
+          f"{torch.get_num_threads()} | load average: {load_average()} | torch {torch.__version__} | "
           f"Python {platform.python_version()}")
     print(f"GPT 4 layers x 4 heads x 128 wide, vocab 65, batch 1, {args.prompt}-token prompt, greedy, "
           f"float32, median of {args.repeats} runs\n")

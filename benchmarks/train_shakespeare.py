@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import torch
 
-from _common import cpu_flags, cpu_model, load_average  # benchmarks/_common.py
+from _common import cpu_flags, load_average  # benchmarks/_common.py
+from llmlab import cpu_name
 from llmlab.data import load_text, train_val_split
 from llmlab.gpt import GPT, GPTConfig
 from llmlab.tokenizers import CharTokenizer
@@ -317,7 +318,7 @@ def main() -> None:
     names = list(recipes) if args.recipe == "all" else [args.recipe]
 
     flags = cpu_flags()
-    print(f"CPU: {cpu_model()} | logical cores: {os.cpu_count()} | torch threads: "
+    print(f"CPU: {cpu_name()} | logical cores: {os.cpu_count()} | torch threads: "
           f"{torch.get_num_threads()} | torch {torch.__version__} | Python {platform.python_version()}")
     print(f"AVX-512 BF16: {'yes' if 'avx512_bf16' in flags else 'no'} | AMX: "
           f"{'yes' if 'amx_bf16' in flags else 'no'} | load average: {load_average()}")

@@ -18,7 +18,8 @@ import torch
 
 from llmlab.viz.attention import AttentionExplorer
 
-from _common import cpu_model  # benchmarks/_common.py (scripts run from this folder)
+from _common import load_average  # benchmarks/_common.py (scripts run from this folder)
+from llmlab import cpu_name
 
 
 def causal_attention(layers: int, heads: int, T: int) -> torch.Tensor:
@@ -70,8 +71,8 @@ def main() -> None:
         explorer.redraw()
         return len(explorer.image.value)
 
-    print(f"CPU: {cpu_model()} | logical cores: {os.cpu_count()} | load average: "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} | matplotlib {matplotlib.__version__}"
+    print(f"CPU: {cpu_name()} | logical cores: {os.cpu_count()} | load average: "
+          f"{load_average()} | matplotlib {matplotlib.__version__}"
           f" | Python {platform.python_version()}")
     print(f"explorer redraw (Python side, to PNG bytes), T = {args.T}, dpi {explorer.dpi}, "
           f"median of {args.repeats} runs\n")
