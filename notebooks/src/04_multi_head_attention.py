@@ -45,6 +45,7 @@ from llmlab.attention import AttentionConfig, MultiHeadAttention, scaled_dot_pro
 from llmlab.positional import LearnedPositionalEmbedding, apply_rope, sinusoidal_encoding
 from llmlab.toy import (AttentionOnlyConfig, AttentionOnlyModel, LookupTask, lookup_accuracy,
                         lookup_scores, train_lookup_model)
+from llmlab.toy_sentence import FEATURES, SENTENCE, sentence_embeddings
 from llmlab.viz import AttentionExplorer, plot_attention, plot_attention_grid
 
 QUICK = os.environ.get("LLMLAB_QUICK") == "1"  # the test suite sets this: shorter training in section 6
@@ -221,17 +222,9 @@ for n in (1, 2, 3, 4, 6, 12):
 # the output is simply the two heads' results side by side.
 
 # %%
-tokens = ["The", "cat", "sat", "on", "the", "mat"]
-features = ["det", "noun", "verb", "prep", "animal", "place"]
-vocab = {               # det noun verb prep animal place
-    "the": [1, 0, 0, 0, 0, 0],
-    "cat": [0, 1, 0, 0, 1, 0],
-    "sat": [0, 0, 1, 0, 0, 0],
-    "on":  [0, 0, 0, 1, 0, 0],
-    "mat": [0, 1, 0, 0, 0, 1],
-}
+tokens, features = list(SENTENCE), list(FEATURES)    # lesson 03's sentence and its 6 features
 F = {name: i for i, name in enumerate(features)}      # feature name -> row of the matrices
-X = torch.tensor([[vocab[t.lower()] for t in tokens]], dtype=torch.float32)  # (1, T, 6)
+X = sentence_embeddings(tokens)[None]                 # (1, T, 6): lesson 03's table, one batch
 
 W_q, W_k, W_v = torch.zeros(6, 6), torch.zeros(6, 6), torch.zeros(6, 6)  # columns 0-2 head 0, 3-5 head 1
 b_q = torch.zeros(6)
