@@ -193,7 +193,9 @@ checks.check_gpt_param_count(gpt_param_count)
 # ### The loss before training
 #
 # What should an untrained model score? GPT-2's initialisation draws the weights from a normal
-# distribution with standard deviation 0.02. The final LayerNorm hands `lm_head` vectors of
+# distribution with standard deviation 0.02 (and $0.02/\sqrt{2L}$ for the two projections per
+# block that write into the residual stream, so that $L$ blocks of updates do not add up to a
+# large residual stream). The final LayerNorm hands `lm_head` vectors of
 # moderate size, and their dot products with such small embedding vectors are small too: every
 # logit starts near 0. Equal logits would mean a uniform distribution, every character with
 # probability $1/V$, and a cross-entropy of
