@@ -15,9 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmlab._checks_attention import check_mask as _check_mask
-from llmlab._checks_attention import check_mha_inputs as _check_mha_inputs
-from llmlab._checks_attention import check_qkv as _check_qkv
+from llmlab._validate_attention import check_mask as _check_mask
+from llmlab._validate_attention import check_mha_inputs as _check_mha_inputs
+from llmlab._validate_attention import check_qkv as _check_qkv
+from llmlab.kv_cache import KVCache
 
 __all__ = [
     "softmax", "AttentionOutput", "scaled_dot_product_attention", "AttentionSteps", "attention_steps",
@@ -156,33 +157,6 @@ class AttentionConfig:
     def head_dim(self) -> int:
         """Width of one head: d_model // n_heads (this, not d_model, sets the 1/sqrt(d_k) scale)."""
         return self.d_model // self.n_heads
-
-
-@dataclass
-class KVCache:
-    """The keys and values one self-attention layer has already computed, each (B, H, T_past, hd).
-
-    When generating, token t's keys and values never change once computed (causal attention: the
-    past cannot see the future). So keep them, and feed the layer only the new tokens: pass the same
-    KVCache to every call, and each call appends its keys and values in place. One cache per layer;
-    start a fresh one for each new batch of sequences.
-    """
-
-    k: torch.Tensor | None = None  # (B, H, T_past, hd)
-    v: torch.Tensor | None = None  # (B, H, T_past, hd)
-
-    @property
-    def length(self) -> int:
-        """Number of positions cached so far (T_past)."""
-        return 0 if self.k is None else self.k.shape[-2]
-
-    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append new keys and values (B, H, T_new, hd); return all of them (B, H, T_past + T_new, hd)."""
-        if self.k is not None:
-            k = torch.cat([self.k, k], dim=-2)  # (B, H, T_past + T_new, hd)
-            v = torch.cat([self.v, v], dim=-2)  # (B, H, T_past + T_new, hd)
-        self.k, self.v = k, v
-        return k, v
 
 
 class MultiHeadAttention(nn.Module):

@@ -18,11 +18,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmlab._checks_gpt import check_config as _check_config
-from llmlab._checks_gpt import check_count as _check_count
-from llmlab._checks_gpt import check_gpt2_keys as _check_gpt2_keys
-from llmlab._checks_gpt import check_idx as _check_idx
-from llmlab._checks_gpt import check_targets as _check_targets
+from llmlab._validate_gpt import check_config as _check_config
+from llmlab._validate_gpt import check_count as _check_count
+from llmlab._validate_gpt import check_gpt2_keys as _check_gpt2_keys
+from llmlab._validate_gpt import check_idx as _check_idx
+from llmlab._validate_gpt import check_targets as _check_targets
 from llmlab.attention import KVCache
 from llmlab.positional import LearnedPositionalEmbedding
 from llmlab.sampling import greedy_next, next_token_probs, sample_next

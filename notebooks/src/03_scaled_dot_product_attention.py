@@ -45,7 +45,7 @@ import llmlab
 from llmlab import checks
 from llmlab.attention import attention_steps, causal_mask, padding_mask, scaled_dot_product_attention
 from llmlab.attention import softmax as llmlab_softmax
-from llmlab.toy_sentence import FEATURES, sentence_embeddings
+from llmlab.cat_sentence import FEATURES, sentence_embeddings
 from llmlab.viz import AttentionPlayground, plot_attention, plot_attention_steps
 
 QUICK = os.environ.get("LLMLAB_QUICK") == "1"  # the test suite sets this: fewer points on one plot
@@ -126,7 +126,7 @@ vocab = {               # det noun verb prep animal place
 }
 X = np.array([vocab[t.lower()] for t in tokens], dtype=float)  # (T, d_model) = (6, 6)
 T, d_model = X.shape
-# The same table lives in llmlab.toy_sentence, so that lesson 04 can reuse it: check they agree.
+# The same table lives in llmlab.cat_sentence, so that lesson 04 can reuse it: check they agree.
 assert X.tolist() == sentence_embeddings(tokens).tolist() and tuple(features) == FEATURES
 show(X, tokens, features, digits=0)
 

@@ -43,9 +43,9 @@ import llmlab
 from llmlab import checks
 from llmlab.attention import AttentionConfig, MultiHeadAttention, scaled_dot_product_attention
 from llmlab.positional import LearnedPositionalEmbedding, apply_rope, sinusoidal_encoding
-from llmlab.toy import (AttentionOnlyConfig, AttentionOnlyModel, LookupTask, lookup_accuracy,
+from llmlab.lookup_task import (AttentionOnlyConfig, AttentionOnlyModel, LookupTask, lookup_accuracy,
                         lookup_scores, train_lookup_model)
-from llmlab.toy_sentence import FEATURES, SENTENCE, sentence_embeddings
+from llmlab.cat_sentence import FEATURES, SENTENCE, sentence_embeddings
 from llmlab.viz import AttentionExplorer, plot_attention, plot_attention_grid
 
 QUICK = os.environ.get("LLMLAB_QUICK") == "1"  # the test suite sets this: shorter training in section 6
@@ -553,7 +553,7 @@ print(f"with RoPE, largest change beyond the reordering: {(r2 - r1[:, swap]).abs
 # **first** letter of the string. Each answer is one letter read from one position, and a head reads
 # (roughly) one position at a time, so three lookups call for three heads.
 #
-# **The model** (`llmlab.toy.AttentionOnlyModel`): token embeddings plus learned position embeddings,
+# **The model** (`llmlab.lookup_task.AttentionOnlyModel`): token embeddings plus learned position embeddings,
 # *one* causal multi-head attention layer ($d_{model} = 48$, three heads of $d_k = 16$), and a linear
 # readout per lookup. It has no residual path and no MLP, so everything a readout knows came through
 # an attention head.

@@ -1,4 +1,4 @@
-"""A toy task on which attention heads divide the work, and a tiny attention-only model for it.
+"""Lesson 04's lookup task, on which attention heads divide the work, and a tiny attention-only model for it.
 
 Every position of a random letter sequence must report several *lookups* at once: the previous
 letter, the letter two back, the first letter of the sequence. Each lookup reads one position,

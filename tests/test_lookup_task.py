@@ -1,8 +1,8 @@
-"""Tests for llmlab.toy: the lookup task, the attention-only model, its training and head scores."""
+"""Tests for llmlab.lookup_task: the lookup task, the attention-only model, its training and head scores."""
 import pytest
 import torch
 
-from llmlab.toy import (IGNORE, AttentionOnlyConfig, AttentionOnlyModel, LookupTask,
+from llmlab.lookup_task import (IGNORE, AttentionOnlyConfig, AttentionOnlyModel, LookupTask,
                         lookup_accuracy, lookup_scores, train_lookup_model)
 
 

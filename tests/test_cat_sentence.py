@@ -1,8 +1,8 @@
-"""Tests for llmlab.toy_sentence: the feature table of lessons 03 and 04."""
+"""Tests for llmlab.cat_sentence: the feature table of lessons 03 and 04."""
 import pytest
 import torch
 
-from llmlab.toy_sentence import FEATURE_VECTORS, FEATURES, SENTENCE, sentence_embeddings
+from llmlab.cat_sentence import FEATURE_VECTORS, FEATURES, SENTENCE, sentence_embeddings
 
 
 def test_embeddings_are_the_feature_rows():

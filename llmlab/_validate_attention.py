@@ -5,6 +5,8 @@ from typing import Sequence
 
 import torch
 
+from llmlab.kv_cache import KVCache
+
 __all__: list[str] = []  # private: llmlab.attention is the public face
 
 
@@ -79,7 +81,6 @@ def check_mha_inputs(cfg, x: torch.Tensor, context: torch.Tensor | None, cache) 
 
 def _check_cache(cfg, x: torch.Tensor, context: torch.Tensor | None, cache) -> None:
     """Raise a clear error unless cache is a KVCache for causal self-attention whose keys fit x."""
-    from llmlab.attention import KVCache  # imported here: attention.py imports this module
 
     if not isinstance(cache, KVCache):
         raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}: "
