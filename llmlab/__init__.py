@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from llmlab._validate_input import as_int
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "set_seed", "get_device", "quick_mode", "cpu_name",
@@ -16,8 +18,10 @@ __all__ = ["__version__", "set_seed", "get_device", "quick_mode", "cpu_name",
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and PyTorch so a CPU run repeats exactly."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = as_int(seed, "seed", 0)
+    if seed >= 2**64:  # torch.manual_seed takes a 64-bit seed; a larger one overflows inside torch
+        raise ValueError(f"seed={seed} is beyond 64 bits: PyTorch takes a seed from 0 to 2**64 - 1; "
+                         "use a small number such as 0 or 1337")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

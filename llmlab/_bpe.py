@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import heapq
 import re
+import unicodedata
 from collections import defaultdict
+
+from llmlab._validate_input import check_text
 
 
 def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
@@ -90,7 +93,23 @@ def _check_special(special_tokens) -> list[str]:
     tokens = list(special_tokens)
     if not all(isinstance(t, str) and t for t in tokens) or len(set(tokens)) != len(tokens):
         raise ValueError(f"special_tokens must be distinct non-empty strings, got {tokens!r}")
+    for t in tokens:
+        check_text(t, f"the special token {t!r}")
     return tokens
+
+
+def _combining_marks() -> str:
+    """A regex character class body of every combining mark (Unicode categories Mn, Mc, Me)."""
+    ranges, start = [], None
+    # Planes 0, 1 and 14 hold every combining mark; scanning only them keeps import fast.
+    for cp in (*range(0x20000), *range(0xE0000, 0xE1000), 0x10FFFF):
+        mark = unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me") and cp != 0x10FFFF
+        if mark and start is None:
+            start = cp
+        elif not mark and start is not None:
+            ranges.append(f"{chr(start)}-{chr(cp - 1)}")
+            start = None
+    return "".join(ranges)
 
 
 def _special_regex(special_tokens, capture: bool) -> re.Pattern:

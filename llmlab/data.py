@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from types import MappingProxyType
 
 import torch
+
+from llmlab._validate_input import as_id_tensor, as_int, is_number
 
 __all__ = [
     "CORPORA",
@@ -64,19 +67,42 @@ def data_dir() -> Path:
 def _expected_checksums(root: Path) -> dict[str, str]:
     """Parse data/SHA256SUMS into {relative path: hex digest}."""
     sums = {}
-    for line in (root / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            sums[name.lstrip("*").strip()] = digest.lower()
+    lines = (root / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
+            raise ChecksumError(
+                f"{root / 'SHA256SUMS'} line {lineno} is malformed: {line!r}; each line must be "
+                "'<64 hex digits>  <path in data/>' as written by `sha256sum`. "
+                f"{_restore_hint(root, 'SHA256SUMS')}")
+        sums[parts[1].lstrip("*").strip()] = parts[0].lower()
     return sums
+
+
+def _restore_hint(root: Path, rel: str) -> str:
+    """How to get a shipped data file back: git for the repository's data/, a copy for LLMLAB_DATA."""
+    if os.environ.get("LLMLAB_DATA"):
+        return (f"Copy {rel} from the course repository's data/ folder into {root} again "
+                "(LLMLAB_DATA points there, so git cannot restore it).")
+    return f"Restore it with `git checkout -- data/{rel}` (or copy it again from the course repository)."
 
 
 def corpus_path(name: str) -> Path:
     """Return the path of a shipped corpus, given its short name (see CORPORA) or its path in data/."""
-    rel = CORPORA.get(name, name)
-    path = data_dir() / rel
+    known = ", ".join(sorted(CORPORA))
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"name must be a corpus name (a str), got {type(name).__name__} {name!r}; "
+                        f"choose one of: {known}")
+    rel = CORPORA.get(os.fspath(name), os.fspath(name))
+    root = data_dir()
+    path = root / rel
     if not path.is_file():
-        known = ", ".join(sorted(CORPORA))
+        if name in CORPORA or Path(rel).as_posix() in _expected_checksums(root):
+            raise FileNotFoundError(f"{path} is missing: the corpus {name!r} ships with the course "
+                                    f"but its file is not in the data folder. "
+                                    f"{_restore_hint(root, Path(rel).as_posix())}")
         raise KeyError(f"unknown corpus {name!r}; choose one of: {known}")
     return path
 
@@ -96,8 +122,7 @@ def verify(path: str | Path) -> Path:
     if actual != expected:
         raise ChecksumError(
             f"data/{rel} is corrupted or was edited: its SHA-256 is {actual[:16]}..., "
-            f"expected {expected[:16]}.... Restore it with `git checkout -- data/{rel}` "
-            "(or copy it again from the course repository)."
+            f"expected {expected[:16]}.... {_restore_hint(root, rel)}"
         )
     return path
 
@@ -111,9 +136,13 @@ def load_text(name: str) -> str:
 
 
 def train_val_split(data, val_fraction: float = 0.1):
-    """Split a sequence into its first (1 - val_fraction) and last val_fraction, keeping order."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    """Split a sequence (ids, a tensor, or a str of text) into its first (1 - val_fraction) and last val_fraction."""
+    if not is_number(val_fraction) or not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be a number between 0 and 1 (exclusive), got "
+                         f"{val_fraction!r}; 0.1 keeps the last 10% for validation")
+    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__") or isinstance(data, (dict, set)):
+        raise TypeError(f"data must be a sequence that can be sliced (token ids, a tensor or a str), "
+                        f"got {type(data).__name__}")
     n = len(data)
     cut = int(round(n * (1.0 - val_fraction)))
     if cut <= 0 or cut >= n:
@@ -125,12 +154,11 @@ def train_val_split(data, val_fraction: float = 0.1):
 def random_batch(ids: torch.Tensor, batch_size: int, block_size: int,
                  generator: torch.Generator | None = None, device=None):
     """Sample batch_size random windows of block_size ids; return inputs x and next-token targets y."""
-    if not isinstance(ids, torch.Tensor):
-        ids = torch.as_tensor(ids, dtype=torch.long)
+    ids = as_id_tensor(ids, "ids")
     if ids.dim() != 1:
         raise ValueError(f"ids must be a 1-D tensor of token ids, got shape {tuple(ids.shape)}")
-    if batch_size < 1 or block_size < 1:
-        raise ValueError(f"batch_size and block_size must be >= 1, got {batch_size} and {block_size}")
+    batch_size = as_int(batch_size, "batch_size", 1)
+    block_size = as_int(block_size, "block_size", 1)
     if len(ids) < block_size + 1:
         raise ValueError(
             f"need at least block_size + 1 = {block_size + 1} ids for one window, got {len(ids)}: "
@@ -151,7 +179,7 @@ def load_sentiment(source: str = "all") -> list[tuple[str, int]]:
     sources = SENTIMENT_SOURCES if source == "all" else (source,)
     pairs: list[tuple[str, int]] = []
     for src in sources:
-        if src not in _SENTIMENT_FILES:
+        if not isinstance(src, str) or src not in _SENTIMENT_FILES:
             raise ValueError(f"unknown sentiment source {src!r}; choose 'all' or one of {SENTIMENT_SOURCES}")
         path = verify(data_dir() / _SENTIMENT_FILES[src])
         text = path.read_text(encoding="utf-8")

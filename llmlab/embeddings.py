@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from llmlab._validate_input import as_int, is_number
 from llmlab.data import load_text
 
 __all__ = [
@@ -102,9 +103,16 @@ def cosine_similarity(a, b) -> np.ndarray | float:
 
 def pca_2d(X) -> np.ndarray:
     """Project the rows of X onto their first two principal components: (N, D) -> (N, 2)."""
-    X = np.asarray(X, dtype=np.float64)
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"pca_2d needs a (N, D) matrix of numbers, got {type(X).__name__} ({e})") from None
     if X.ndim != 2 or X.shape[0] < 2:
         raise ValueError(f"pca_2d needs a (N, D) matrix with N >= 2 rows, got shape {X.shape}")
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):
+        raise ValueError(f"X holds NaN or inf (first at row {bad[0][0]}, column {bad[0][1]}), so it "
+                         "has no principal components: drop or fix those rows first")
     centred = X - X.mean(axis=0)  # (N, D)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)  # rows of vt: principal directions
     axes = vt[:2]  # (2, D) or fewer when D == 1
@@ -119,6 +127,8 @@ def pca_2d(X) -> np.ndarray:
 
 def one_hot(index: int, size: int) -> np.ndarray:
     """Return a vector of `size` zeros with a single 1 at `index`."""
+    size = as_int(size, "size", 1)
+    index = as_int(index, "index", 0)
     if not 0 <= index < size:
         raise ValueError(f"index {index} is outside a vocabulary of size {size}: use 0 <= index < size")
     v = np.zeros(size, dtype=np.float32)
@@ -128,8 +138,10 @@ def one_hot(index: int, size: int) -> np.ndarray:
 
 def cooccurrence_matrix(words: list[str], vocab: list[str], window: int = 2) -> np.ndarray:
     """Count how often each vocab word appears within `window` words of another: (V, V), symmetric."""
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
+    window = as_int(window, "window", 1)
+    if isinstance(words, str) or isinstance(vocab, str):
+        raise TypeError("words and vocab must be lists of words, not one string: split the text "
+                        "with words(text) first")
     if len(vocab) > 5_000:
         raise ValueError(f"a {len(vocab):,} x {len(vocab):,} count matrix is too big to teach with: "
                          "pass a smaller vocab, e.g. the 1,000 most frequent words from build_vocab")
@@ -189,8 +201,7 @@ class WordVectors:
 
     def _nearest(self, query: np.ndarray, exclude: set[int], k: int) -> list[tuple[str, float]]:
         """The k words whose vectors are most cosine-similar to `query`, skipping rows in `exclude`."""
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        k = as_int(k, "k (how many words to return)", 1)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
         sims = self._unit @ query  # (V,)
         order = np.argsort(-sims, kind="stable")[: k + len(exclude)]
@@ -218,6 +229,11 @@ class WordVectors:
 
 def build_vocab(words: list[str], min_count: int = 1, max_vocab: int | None = None):
     """Return (vocab, counts): words seen >= min_count times, most frequent first (ties alphabetical)."""
+    if isinstance(words, str):
+        raise TypeError("build_vocab takes a list of words, not a string: use words(text) first")
+    min_count = as_int(min_count, "min_count", 1)
+    if max_vocab is not None:
+        max_vocab = as_int(max_vocab, "max_vocab (None for no limit)", 1)
     ranked = sorted(Counter(words).items(), key=lambda wc: (-wc[1], wc[0]))
     ranked = [(w, c) for w, c in ranked if c >= min_count][:max_vocab]
     return [w for w, _ in ranked], np.array([c for _, c in ranked], dtype=np.int64)
@@ -225,16 +241,19 @@ def build_vocab(words: list[str], min_count: int = 1, max_vocab: int | None = No
 
 def _check_config(config: SkipGramConfig) -> None:
     """Raise a ValueError naming the first impossible setting in config."""
+    if not isinstance(config, SkipGramConfig):
+        raise TypeError(f"config must be a SkipGramConfig, got {type(config).__name__}: "
+                        "write SkipGramConfig(dim=..., epochs=...)")
     for name in ("dim", "window", "negatives", "min_count", "epochs", "batch_size"):
-        value = getattr(config, name)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"SkipGramConfig.{name} must be an int >= 1, got {value!r}")
-    if not config.lr > 0:
-        raise ValueError(f"SkipGramConfig.lr must be > 0, got {config.lr!r}")
-    if not config.subsample >= 0:
-        raise ValueError(f"SkipGramConfig.subsample must be >= 0 (0 turns it off), got {config.subsample!r}")
-    if config.max_vocab is not None and config.max_vocab < 2:
-        raise ValueError(f"SkipGramConfig.max_vocab must be >= 2 or None, got {config.max_vocab!r}")
+        as_int(getattr(config, name), f"SkipGramConfig.{name}", 1)
+    as_int(config.seed, "SkipGramConfig.seed", 0)
+    if not is_number(config.lr) or not config.lr > 0:
+        raise ValueError(f"SkipGramConfig.lr must be a finite number > 0, got {config.lr!r}")
+    if not is_number(config.subsample) or not config.subsample >= 0:
+        raise ValueError(f"SkipGramConfig.subsample must be a finite number >= 0 (0 turns it off), "
+                         f"got {config.subsample!r}")
+    if config.max_vocab is not None:
+        as_int(config.max_vocab, "SkipGramConfig.max_vocab (None for no limit)", 2)
 
 
 def _skipgram_pairs(ids: torch.Tensor, window: int, gen: torch.Generator):

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from llmlab._validate_input import as_id_tensor, as_int
+
 __all__ = ["SCORE_NAMES", "previous_token_score", "self_score", "first_token_score",
            "same_token_score", "induction_score", "offset_score", "token_score", "head_scores",
            "chance_scores", "top_heads"]
@@ -32,10 +34,17 @@ SCORE_NAMES = ("previous token", "same token", "first token", "self", "induction
 def _check_attention(attention, name: str = "attention") -> torch.Tensor:
     """Return attention as a float tensor (..., T, T) with T >= 2, or raise naming the fix."""
     if not isinstance(attention, torch.Tensor):
-        attention = torch.as_tensor(attention)
+        try:
+            attention = torch.as_tensor(attention)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a tensor of attention weights (..., T, T), got "
+                            f"{type(attention).__name__}, e.g. GPT's output.attention") from None
     if not attention.is_floating_point():
         raise ValueError(f"{name} has dtype {attention.dtype}: pass attention weights (floats "
                          "whose rows sum to 1), e.g. GPT's output.attention")
+    if torch.isnan(attention).any():
+        raise ValueError(f"{name} holds NaN: the model that produced it diverged; check its "
+                         "weights (and the loss) before reading its heads")
     if attention.dim() < 2 or attention.shape[-1] != attention.shape[-2]:
         raise ValueError(f"{name} has shape {tuple(attention.shape)} but the scores need "
                          "self-attention weights (..., T, T): queries and keys are the same tokens")
@@ -71,19 +80,16 @@ def offset_score(attention, k: int) -> torch.Tensor:
     """
     attention = _check_attention(attention)
     T = attention.shape[-1]
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < T:
-        raise ValueError(f"k must be an int from 0 to T - 1 = {T - 1} (how many tokens back), "
-                         f"got {k!r}")
+    k = as_int(k, "k (how many tokens back)", 0, T - 1)
     return torch.diagonal(attention, offset=-k, dim1=-2, dim2=-1).mean(dim=-1)  # (...)
 
 
 def _check_ids(ids, attention: torch.Tensor) -> torch.Tensor:
     """Return ids as a (T,) or (B, T) integer tensor that fits attention (..., [B, H,] T, T)."""
-    ids = torch.as_tensor(ids)
+    ids = as_id_tensor(ids)
     T = attention.shape[-1]
-    if ids.is_floating_point() or ids.dtype == torch.bool or ids.dim() not in (1, 2) \
-            or ids.shape[-1] != T:
-        raise ValueError(f"ids has shape {tuple(ids.shape)} and dtype {ids.dtype} but the attention "
+    if ids.dim() not in (1, 2) or ids.shape[-1] != T:
+        raise ValueError(f"ids has shape {tuple(ids.shape)} but the attention "
                          f"covers T={T} tokens: pass the (T,) or (B, T) integer token ids the model read")
     if ids.dim() == 2 and (attention.dim() < 4 or attention.shape[-4] != ids.shape[0]):
         raise ValueError(f"ids has a batch of {ids.shape[0]} sequences, so attention must be "
@@ -127,6 +133,7 @@ def token_score(attention, ids, token_id: int) -> torch.Tensor:
     """
     attention = _check_attention(attention)
     ids = _check_ids(ids, attention)
+    token_id = as_int(token_id, "token_id", 0)
     T = ids.shape[-1]
     seen = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()  # key j <= query i
     holds = (ids == token_id)[..., None, :].expand(*ids.shape[:-1], T, T)  # (..., T, T) by key
@@ -163,7 +170,7 @@ def head_scores(attention, ids=None) -> dict[str, torch.Tensor]:
     if not batched:
         attention = attention[:, None]  # (L, 1, H, T, T)
     if ids is not None:
-        ids = torch.as_tensor(ids)
+        ids = as_id_tensor(ids)
         if ids.dim() == 1:
             ids = ids[None].expand(attention.shape[1], -1)  # (B, T): the same text everywhere
     scores = {"previous token": previous_token_score(attention)}
@@ -181,11 +188,10 @@ def chance_scores(ids) -> dict[str, float]:
 
     The baseline to compare head_scores with: a score well above its chance level names a job.
     """
-    ids = torch.as_tensor(ids)
-    if ids.is_floating_point() or ids.dtype == torch.bool or ids.dim() not in (1, 2) \
-            or ids.shape[-1] < 2:
-        raise ValueError(f"ids has shape {tuple(ids.shape)} and dtype {ids.dtype}: pass the (T,) or "
-                         "(B, T) integer token ids the model read, T >= 2")
+    ids = as_id_tensor(ids)
+    if ids.dim() not in (1, 2) or ids.shape[-1] < 2:
+        raise ValueError(f"ids has shape {tuple(ids.shape)}: pass the (T,) or (B, T) integer "
+                         "token ids the model read, T >= 2")
     ids = ids.reshape(-1, ids.shape[-1])                                  # (B, T)
     B, T = ids.shape
     even = torch.ones(T, T).tril()                                        # (T, T) causal

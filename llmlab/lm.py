@@ -5,16 +5,18 @@ The sampling functions live in llmlab.sampling (GPT generation reuses them) and 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llmlab._validate_input import as_id_tensor as _as_id_tensor
+from llmlab._validate_input import as_int as _as_int
+from llmlab._validate_input import is_number as _is_number
 from llmlab.sampling import (
-    _as_int,
     _as_logits,
     _check_temperature,
-    _is_number,
     greedy_next,
     next_token_probs,
     sample_next,
@@ -52,13 +54,10 @@ def _check_token_id(token_id, vocab_size: int, name: str) -> int:
 
 def _as_ids(ids, vocab_size: int, name: str = "ids", min_len: int = 2) -> torch.Tensor:
     """Return a 1-D LongTensor of token ids in [0, vocab_size), or raise naming the problem."""
-    ids = torch.as_tensor(ids)
+    ids = _as_id_tensor(ids, name)
     if ids.dim() != 1:
         raise ValueError(f"{name} must be a 1-D sequence of token ids, got shape {tuple(ids.shape)}; "
                          "flatten it first (e.g. ids.view(-1))")
-    if ids.is_floating_point() or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer token ids, got dtype {ids.dtype}; "
-                         "encode the text with a tokenizer first")
     if len(ids) < min_len:
         raise ValueError(f"{name} has {len(ids)} tokens; a bigram needs at least {min_len} "
                          "(a previous token and a next token)")
@@ -76,13 +75,11 @@ def _as_ids(ids, vocab_size: int, name: str = "ids", min_len: int = 2) -> torch.
 def cross_entropy(logits, targets) -> torch.Tensor:
     """Mean negative log-probability of the targets under softmax(logits): (..., V) and (...)."""
     logits = _as_logits(logits)
-    targets = torch.as_tensor(targets)
+    targets = _as_id_tensor(targets, "targets")
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"logits have shape {tuple(logits.shape)} but targets have shape "
                          f"{tuple(targets.shape)}: targets must match every dimension of logits "
                          "except the last (e.g. (B, T, V) and (B, T))")
-    if targets.is_floating_point() or targets.dtype == torch.bool:
-        raise ValueError(f"targets must be integer token ids, got dtype {targets.dtype}")
     V = logits.shape[-1]
     if targets.numel() == 0:
         raise ValueError("targets are empty: there is nothing to average the loss over")
@@ -98,8 +95,19 @@ def cross_entropy(logits, targets) -> torch.Tensor:
 def perplexity(loss):
     """exp(loss): the number of equally likely tokens that would be as surprising (V for uniform)."""
     if isinstance(loss, torch.Tensor):
+        if not loss.is_floating_point():
+            raise ValueError(f"loss has dtype {loss.dtype}: pass the float loss, e.g. from cross_entropy")
+        if torch.isnan(loss).any():
+            raise ValueError("loss is NaN, so its perplexity is undefined: training diverged or "
+                             "divided by zero; lower the learning rate or check the data")
         return torch.exp(loss)
-    return math.exp(float(loss))
+    if not isinstance(loss, numbers.Real) or isinstance(loss, bool):
+        raise TypeError(f"loss must be a number or a tensor (a mean cross-entropy in nats), got "
+                        f"{type(loss).__name__} {loss!r}")
+    if math.isnan(loss):
+        raise ValueError("loss is NaN, so its perplexity is undefined: training diverged or "
+                         "divided by zero; lower the learning rate or check the data")
+    return math.exp(float(loss)) if loss < 709.78 else math.inf  # exp overflows a float above ~709.78
 
 
 def _generate(next_logits, start_id: int, n: int, vocab_size: int, temperature, top_k, top_p,
@@ -124,6 +132,12 @@ class CountBigram:
 
     def __init__(self, counts: torch.Tensor, smoothing: float = 1.0):
         counts = torch.as_tensor(counts)
+        if counts.dtype == torch.bool or counts.is_complex():
+            raise ValueError(f"counts has dtype {counts.dtype}: pass a table of numbers of pairs, "
+                             "e.g. from CountBigram.fit(ids, vocab_size)")
+        if counts.is_floating_point() and not torch.isfinite(counts).all():
+            raise ValueError("counts contain NaN or inf: a count is a finite number of pairs; "
+                             "rebuild the table, e.g. with CountBigram.fit(ids, vocab_size)")
         if counts.dim() != 2 or counts.shape[0] != counts.shape[1]:
             raise ValueError(f"counts must be a square (V, V) table, got shape {tuple(counts.shape)}")
         if (counts < 0).any():
@@ -199,9 +213,8 @@ class NeuralBigram(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """Return (logits (..., V), loss or None) for token ids idx of any shape, e.g. (B, T)."""
-        idx = torch.as_tensor(idx)
-        if idx.is_floating_point() or idx.dtype == torch.bool \
-                or (idx.numel() and (idx.min() < 0 or idx.max() >= self.vocab_size)):
+        idx = _as_id_tensor(idx, "idx")
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.vocab_size):
             raise ValueError(f"idx must hold integer token ids in [0, {self.vocab_size}); "
                              "encode the text with the tokenizer this model was built for")
         logits = self.logits_table(idx)                                         # (..., V)

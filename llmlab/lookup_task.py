@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._validate_input import as_id_tensor, as_int, is_number
 from .attention import AttentionConfig, MultiHeadAttention
 from .positional import LearnedPositionalEmbedding, sinusoidal_encoding
 
@@ -49,13 +50,9 @@ class LookupTask:
     lookups: tuple[str, ...] = ("previous", "two back", "first")
 
     def __post_init__(self):
-        if not isinstance(self.vocab_size, int) or not 2 <= self.vocab_size <= 26:
-            raise ValueError(f"vocab_size must be an int from 2 to 26 (one letter each), "
-                             f"got {self.vocab_size!r}")
-        if not isinstance(self.seq_len, int) or self.seq_len < 2:
-            raise ValueError(f"seq_len must be an int >= 2, got {self.seq_len!r}")
-        unknown = [name for name in self.lookups if name not in LOOKUPS]
-        if unknown or not self.lookups or isinstance(self.lookups, str):
+        self.vocab_size = as_int(self.vocab_size, "vocab_size (one letter each)", 2, 26)
+        self.seq_len = as_int(self.seq_len, "seq_len", 2)
+        if not isinstance(self.lookups, (tuple, list)) or not self.lookups or any(not isinstance(name, str) or name not in LOOKUPS for name in self.lookups):
             raise ValueError(f"lookups must be a non-empty tuple of names from {list(LOOKUPS)}, "
                              f"got {self.lookups!r}")
         self.lookups = tuple(self.lookups)
@@ -71,6 +68,7 @@ class LookupTask:
 
     def batch(self, batch_size: int, generator: torch.Generator | None = None):
         """Return tokens (B, T) and targets (B, T, n_lookups), IGNORE where a lookup has no source."""
+        batch_size = as_int(batch_size, "batch_size", 1)
         tokens = torch.randint(0, self.vocab_size, (batch_size, self.seq_len),
                                generator=generator)  # (B, T)
         src = self.sources()  # (T, K)
@@ -79,7 +77,12 @@ class LookupTask:
 
     def decode(self, tokens) -> list[str]:
         """Token ids -> letters, for labelling plots."""
-        return [self.letters[int(i)] for i in tokens]
+        ids = as_id_tensor(tokens, "tokens").reshape(-1).tolist()
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        if bad:
+            raise ValueError(f"token id {bad[0]} is not one of this task's {self.vocab_size} letters "
+                             f"(ids 0..{self.vocab_size - 1})")
+        return [self.letters[i] for i in ids]
 
 
 @dataclass
@@ -95,6 +98,8 @@ class AttentionOnlyConfig:
     attention: AttentionConfig = field(init=False)
 
     def __post_init__(self):
+        for name in ("vocab_size", "seq_len", "n_outputs", "d_model", "n_heads"):
+            as_int(getattr(self, name), f"AttentionOnlyConfig.{name}", 1)
         if self.positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {self.positions!r}")
         self.attention = AttentionConfig(self.d_model, self.n_heads, causal=True)
@@ -122,6 +127,10 @@ class AttentionOnlyModel(nn.Module):
     def forward(self, tokens: torch.Tensor, return_weights: bool = False):
         """Return logits (B, T, n_outputs, vocab_size) and the weights (B, H, T, T) or None."""
         cfg = self.config
+        tokens = as_id_tensor(tokens, "tokens")
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= cfg.vocab_size):
+            raise ValueError(f"tokens must be ids in [0, {cfg.vocab_size}), got values from "
+                             f"{int(tokens.min())} to {int(tokens.max())}: use the task's batch()")
         if tokens.dim() != 2 or not 1 <= tokens.shape[1] <= cfg.seq_len:
             raise ValueError(f"tokens has shape {tuple(tokens.shape)} but the model expects "
                              f"(B, T) with T <= seq_len={cfg.seq_len}")
@@ -146,6 +155,11 @@ def train_lookup_model(model: AttentionOnlyModel, task: LookupTask, steps: int,
                          f"{model.config.vocab_size} tokens but the task has "
                          f"{len(task.lookups)} lookups over {task.vocab_size}: build the model "
                          "with n_outputs=len(task.lookups), vocab_size=task.vocab_size")
+    steps = as_int(steps, "steps", 0)
+    batch_size = as_int(batch_size, "batch_size", 1)
+    seed = as_int(seed, "seed", 0)
+    if not is_number(lr) or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     gen = torch.Generator().manual_seed(seed)  # the data stream; the caller seeds the weights
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     model.train()
@@ -165,6 +179,9 @@ def train_lookup_model(model: AttentionOnlyModel, task: LookupTask, steps: int,
 def lookup_accuracy(model: AttentionOnlyModel, task: LookupTask, n: int = 1000,
                     seed: int = 1234) -> dict[str, float]:
     """Fraction of correct answers per lookup on n fresh sequences (positions with a target)."""
+    # n = 0 would average over nothing and report NaN as if it were an accuracy.
+    n = as_int(n, "n (how many sequences to test on)", 1)
+    seed = as_int(seed, "seed", 0)
     tokens, targets = task.batch(n, torch.Generator().manual_seed(seed))
     hit = model(tokens)[0].argmax(-1) == targets  # (n, T, K)
     has = targets != IGNORE  # (n, T, K)
@@ -178,6 +195,11 @@ def lookup_scores(weights: torch.Tensor, task: LookupTask) -> torch.Tensor:
     Only queries whose lookups all read different positions count, so one head cannot score
     on two lookups at once (at position 1, "previous" and "first" are both position 0).
     """
+    if not isinstance(weights, torch.Tensor) or weights.dim() < 3 \
+            or weights.shape[-2:] != (task.seq_len, task.seq_len):
+        got = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise ValueError(f"weights is {got} but must be attention weights (..., H, T, T) with "
+                         f"T = seq_len = {task.seq_len}: pass model(tokens, return_weights=True)[1]")
     w = weights.detach().float().reshape(-1, *weights.shape[-3:]).mean(0)  # (H, T, T)
     src = task.sources()  # (T, K)
     distinct = torch.tensor([len(set(row)) == len(row) and min(row) >= 0

@@ -1,12 +1,11 @@
 """Choosing the next token: temperature, top-k and top-p (nucleus) filtering, sampling, greedy."""
 from __future__ import annotations
 
-import math
-import numbers
-import operator
-
 import torch
 import torch.nn.functional as F
+
+from llmlab._validate_input import as_int as _as_int
+from llmlab._validate_input import is_number as _is_number
 
 __all__ = [
     "top_k_mask",
@@ -24,7 +23,16 @@ __all__ = [
 
 def _as_logits(logits, name: str = "logits") -> torch.Tensor:
     """Return logits as a float tensor of shape (..., V), rejecting what softmax cannot handle."""
-    logits = torch.as_tensor(logits)
+    if logits is None or isinstance(logits, (str, bytes)):
+        raise TypeError(f"{name} must be a tensor of scores (..., V), got "
+                        f"{type(logits).__name__}: pass the model's output logits, not text")
+    try:
+        logits = torch.as_tensor(logits)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"{name} must be a tensor of scores (..., V), got {type(logits).__name__} "
+                        f"({e})") from None
+    if logits.dtype == torch.bool or logits.is_complex():
+        raise ValueError(f"{name} has dtype {logits.dtype}: pass real-valued scores, one per token")
     if not logits.is_floating_point():
         logits = logits.to(torch.get_default_dtype())
     if logits.dim() == 0 or logits.shape[-1] == 0:
@@ -43,22 +51,7 @@ def _as_logits(logits, name: str = "logits") -> torch.Tensor:
     return logits
 
 
-def _as_int(value, name: str, minimum: int) -> int:
-    """Return value as an int >= minimum (Python, NumPy or 0-d tensor ints), or raise."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return value
-
-
-def _is_number(x) -> bool:
-    """True for a finite real number (not a bool)."""
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+_TINY = torch.finfo(torch.float32).tiny  # about 1.2e-38
 
 
 def _check_temperature(temperature) -> float:
@@ -67,6 +60,11 @@ def _check_temperature(temperature) -> float:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}. "
                          "Temperature 0 means 'always take the most likely token': use "
                          "greedy_next(logits) (an argmax) for that instead")
+    if temperature < _TINY:
+        # Below float32's smallest normal number the division overflows and softmax gives NaN.
+        raise ValueError(f"temperature={temperature!r} is too small to divide by in float32 (the "
+                         f"smallest usable is about {_TINY:.1e}); for 'always the most likely "
+                         "token' use greedy decoding, greedy_next(logits), instead")
     return float(temperature)
 
 

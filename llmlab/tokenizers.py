@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 from types import MappingProxyType
 
-from llmlab._bpe import _check_special, _learn_merges, _merge, _special_regex
+from llmlab._bpe import _check_special, _combining_marks, _learn_merges, _merge, _special_regex
+from llmlab._validate_input import as_id_list, as_int, check_bool, check_text
 
 __all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "BPETokenizer", "load_tokenizer",
            "words", "pretokenize", "GPT2_PATTERN", "FORMAT_VERSION"]
@@ -57,10 +58,22 @@ class Tokenizer(ABC):
     def save(self, path) -> None:
         """Write the tokenizer to a JSON file (via a temporary file, so a crash never leaves half a file)."""
         data = {"type": self.kind, "version": FORMAT_VERSION, **self._to_json()}
+        # Encode first: anything that cannot be written fails before a file is touched.
+        payload = json.dumps(data, ensure_ascii=False).encode("utf-8")
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder, not a file: pass a file path such as "
+                                    f"{path / (self.kind + '_tokenizer.json')}")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"cannot save to {path}: the folder {path.parent} does not exist; "
+                                    "create it first with Path(folder).mkdir(parents=True)")
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(payload)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # never leave a stray temporary file behind
+            raise
 
     @classmethod
     def load(cls, path) -> Tokenizer:
@@ -69,19 +82,12 @@ class Tokenizer(ABC):
 
     def _check_ids(self, ids) -> list[int]:
         """Return ids as a list of ints, or raise ValueError for an id outside range(vocab_size)."""
-        ids, n = [int(i) for i in ids], self.vocab_size
+        ids, n = as_id_list(ids), self.vocab_size
         bad = next((i for i in ids if not 0 <= i < n), None)
         if bad is not None:
             raise ValueError(f"id {bad} is out of range: this tokenizer's ids are 0..{n - 1} "
                              f"(vocab_size={n}); were these ids made by a different tokenizer?")
         return ids
-
-
-def _check_text(text) -> None:
-    """Raise TypeError unless text is a str."""
-    if not isinstance(text, str):
-        raise TypeError(f"expected text as a str, got {type(text).__name__}; "
-                        "join a list of strings first, or decode bytes with .decode('utf-8')")
 
 
 # ------------------------------------------------------------------------------ characters
@@ -97,6 +103,10 @@ class CharTokenizer(Tokenizer):
         for c in chars + ([] if unk_token is None else [unk_token]):
             if not isinstance(c, str) or len(c) != 1:
                 raise ValueError(f"every vocabulary entry must be a single character, got {c!r}")
+            check_text(c, "a vocabulary entry")
+        if not chars and unk_token is None:
+            raise ValueError("the vocabulary is empty, so no text could be encoded: train on "
+                             "non-empty text, e.g. CharTokenizer.train('hello')")
         repeated = [c for c, n in Counter(chars).items() if n > 1]
         if repeated:
             raise ValueError(f"character {repeated[0]!r} appears twice in the vocabulary; list each once")
@@ -109,12 +119,15 @@ class CharTokenizer(Tokenizer):
     @classmethod
     def train(cls, text: str, unk_token: str | None = None) -> CharTokenizer:
         """Build the vocabulary from the sorted unique characters of text."""
-        _check_text(text)
+        check_text(text)
+        if not text:
+            raise ValueError("cannot train on empty text: the vocabulary would be empty; pass the "
+                             "text you want to encode, e.g. load_text('tinyshakespeare')")
         return cls(sorted(set(text)), unk_token=unk_token)
 
     def encode(self, text: str) -> list[int]:
         """Map each character to its id; an unseen one raises ValueError, or becomes unk_token if set."""
-        _check_text(text)
+        check_text(text)
         try:
             return [self._ids[c] for c in text]  # fast path: every character is known
         except KeyError:
@@ -138,9 +151,12 @@ class CharTokenizer(Tokenizer):
 
 # ----------------------------------------------------------------------------------- words
 
-# A word is a run of letters/digits, keeping inner apostrophes ("don't"); anything else that is
-# not whitespace is a one-character punctuation token.
-_WORD = r"\w+(?:['\u2019]\w+)*"
+# A combining mark (an accent written as its own code point, as in NFD text: "e" + U+0301) stays
+# with the letter before it, so "café" is one word however it was typed.
+_MARK = "[" + _combining_marks() + "]"
+# A word is a run of letters/digits (and their accents), keeping inner apostrophes ("don't");
+# anything else that is not whitespace is a one-character punctuation token.
+_WORD = rf"(?:\w|{_MARK})+(?:['\u2019](?:\w|{_MARK})+)*"
 _WORD_RE = re.compile(_WORD)
 _WORD_OR_PUNCT_RE = re.compile(_WORD + r"|[^\w\s]")
 _UNK = "<unk>"
@@ -148,8 +164,8 @@ _UNK = "<unk>"
 
 def words(text: str, lower: bool = False, punctuation: bool = True) -> list[str]:
     """Split text into words and (if punctuation=True) punctuation marks; whitespace is dropped."""
-    _check_text(text)
-    if lower:
+    check_text(text)
+    if check_bool(lower, "lower"):
         text = text.lower()
     return (_WORD_OR_PUNCT_RE if punctuation else _WORD_RE).findall(text)
 
@@ -170,12 +186,13 @@ class WordTokenizer(Tokenizer):
         for w in vocab:
             if not isinstance(w, str) or not w:
                 raise ValueError(f"every vocabulary entry must be a non-empty str, got {w!r}")
+            check_text(w, "a vocabulary entry")
         if len(set(vocab)) != len(vocab):
             raise ValueError("the vocabulary lists a word twice; list each word once")
         if _UNK not in vocab:
             vocab.insert(0, _UNK)
         self.vocab = tuple(vocab)
-        self.lower = bool(lower)
+        self.lower = check_bool(lower, "lower")
         self._ids = {w: i for i, w in enumerate(vocab)}
         self.unk_id = self._ids[_UNK]
 
@@ -183,10 +200,9 @@ class WordTokenizer(Tokenizer):
     def train(cls, text: str, min_freq: int = 1, max_size: int | None = None,
               lower: bool = False) -> WordTokenizer:
         """Keep the words seen at least min_freq times, most frequent first, at most max_size with <unk>."""
-        if not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
-        if max_size is not None and (not isinstance(max_size, int) or max_size < 2):
-            raise ValueError(f"max_size must be None or an int >= 2 (it counts <unk>), got {max_size!r}")
+        min_freq = as_int(min_freq, "min_freq", 1)
+        if max_size is not None:
+            max_size = as_int(max_size, "max_size (None for no limit; it counts <unk>)", 2)
         counts = Counter(words(text, lower=lower))
         # Most frequent first (ties alphabetical): ids are deterministic and max_size keeps the commonest.
         kept = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
@@ -208,15 +224,18 @@ class WordTokenizer(Tokenizer):
 # GPT-2's pre-tokenization pattern, written for the stdlib `re` module (no `regex` dependency):
 # GPT-2's \p{L} (a letter) becomes [^\W\d_] and \p{N} (a number) becomes \d. Tiny differences:
 # non-decimal numerals such as '²', '½', 'Ⅻ' count as letters here, and the separators
-# U+001C..U+001F count as whitespace.
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
+# U+001C..U+001F count as whitespace. One deliberate change: GPT-2's \p{L}+ cuts a combining
+# accent (NFD "e" + U+0301) off its letter; here a letter run keeps its combining marks, so
+# NFD and NFC text both split into whole words (and each still round-trips exactly as given).
+GPT2_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?(?:[^\W\d_]|""" + _MARK
+                + r""")+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
 _PATTERNS = MappingProxyType({"gpt2": re.compile(GPT2_PATTERN)})
 _CACHE_LIMIT = 100_000  # pre-token encodings remembered per tokenizer before the cache is reset
 
 
 def pretokenize(text: str) -> list[str]:
     """Split text into GPT-2 pre-tokens (words with their leading space, numbers, punctuation, spaces)."""
-    _check_text(text)
+    check_text(text)
     return _PATTERNS["gpt2"].findall(text)
 
 
@@ -237,13 +256,13 @@ class BPETokenizer(Tokenizer):
     _json_fields = ("merges", "special_tokens", "pattern")
 
     def __init__(self, merges=(), special_tokens=(), pattern: str = "gpt2"):
-        if pattern not in _PATTERNS:
+        if not isinstance(pattern, str) or pattern not in _PATTERNS:
             raise ValueError(f"unknown pre-tokenization pattern {pattern!r}; known: {', '.join(_PATTERNS)}")
         self._merges: dict[tuple[int, int], int] = {}  # (left id, right id) -> new id, in learned order
         vocab = [bytes([b]) for b in range(256)]  # id -> the bytes it stands for
         for rank, pair in enumerate(merges):
             if (not isinstance(pair, (list, tuple)) or len(pair) != 2
-                    or not all(isinstance(i, int) and 0 <= i < len(vocab) for i in pair)):
+                    or not all(type(i) is int and 0 <= i < len(vocab) for i in pair)):
                 raise ValueError(f"merge {rank} is {pair!r}, but a merge must be two ids that already "
                                  f"exist before it (0..{len(vocab) - 1})")
             if tuple(pair) in self._merges:
@@ -261,10 +280,11 @@ class BPETokenizer(Tokenizer):
     @classmethod
     def train(cls, text: str, vocab_size: int, special_tokens=()) -> BPETokenizer:
         """Learn vocab_size - 256 - len(special_tokens) merges from text (fewer, with a warning, if it runs out)."""
-        _check_text(text)
+        check_text(text)
         special_tokens = _check_special(special_tokens)
         smallest = 256 + len(special_tokens)
-        if not isinstance(vocab_size, int) or vocab_size < smallest:
+        vocab_size = as_int(vocab_size, "vocab_size", 1)
+        if vocab_size < smallest:
             raise ValueError(f"vocab_size={vocab_size!r} is too small: byte-level BPE needs the 256 byte "
                              f"values plus {len(special_tokens)} special token(s); use vocab_size >= {smallest}")
         # Special tokens mark boundaries between documents, not text: no merge learns from them.
@@ -290,7 +310,7 @@ class BPETokenizer(Tokenizer):
 
     def encode(self, text: str, special: bool = True) -> list[int]:
         """Turn text into ids; special=False treats special-token text as plain text (for untrusted input)."""
-        _check_text(text)
+        check_text(text)
         if not special or self._special_re is None:
             return self._encode_plain(text)
         ids: list[int] = []
@@ -344,6 +364,7 @@ class BPETokenizer(Tokenizer):
 
     def show_merges(self, n: int = 20) -> str:
         """A text table of the first n merges (rank, left, right, merged token and its id); print it."""
+        n = as_int(n, "n (how many merges to show)", 0)
         rows = [("rank", "left", "right", "merged")]
         for rank, ((left, right), new) in enumerate(list(self._merges.items())[:n]):
             rows.append((str(rank), self.token_str(left), self.token_str(right),
@@ -375,11 +396,11 @@ def _load(path, expected: type | None = None) -> Tokenizer:
         raise ValueError(f"{path} is not a saved tokenizer (not valid JSON: {e}); {_FIX}") from None
     if not isinstance(data, dict) or "type" not in data or "version" not in data:
         raise ValueError(f"{path} is not a saved tokenizer (no 'type' and 'version' fields); {_FIX}")
-    if data["version"] != FORMAT_VERSION:
+    if type(data["version"]) is not int or data["version"] != FORMAT_VERSION:
         raise ValueError(f"{path} was saved in tokenizer format version {data['version']!r}, but this "
                          f"llmlab reads version {FORMAT_VERSION}; {_FIX}")
     types = {c.kind: c for c in (CharTokenizer, WordTokenizer, BPETokenizer)}
-    if data["type"] not in types:
+    if not isinstance(data["type"], str) or data["type"] not in types:
         raise ValueError(f"{path} has unknown tokenizer type {data['type']!r} "
                          f"(known: {', '.join(types)}); {_FIX}")
     if expected is not None and data["type"] != expected.kind:

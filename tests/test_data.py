@@ -43,7 +43,48 @@ def test_corrupted_file_fails_with_a_checksum_error_naming_it_and_the_fix(tmp_pa
         data.load_text("tinyshakespeare")
     msg = str(err.value)
     assert "data/tinyshakespeare.txt" in msg
-    assert "git checkout -- data/tinyshakespeare.txt" in msg
+    # With LLMLAB_DATA set the folder is not the git checkout, so git cannot restore the file.
+    assert "git checkout" not in msg
+    assert f"Copy tinyshakespeare.txt from the course repository's data/ folder into {copy}" in msg
+
+
+def test_restore_hint_is_git_for_the_repository_data_folder(monkeypatch):
+    monkeypatch.delenv("LLMLAB_DATA", raising=False)
+    hint = data._restore_hint(data.data_dir(), "tinyshakespeare.txt")
+    assert "git checkout -- data/tinyshakespeare.txt" in hint
+
+
+def test_a_missing_shipped_file_says_missing_and_how_to_restore_it(tmp_path, monkeypatch):
+    copy = _copy_data(tmp_path, monkeypatch)
+    (copy / "tinyshakespeare.txt").unlink()
+    for name in ("tinyshakespeare", "tinyshakespeare.txt"):
+        with pytest.raises(FileNotFoundError) as err:
+            data.load_text(name)
+        msg = str(err.value)
+        assert "tinyshakespeare.txt is missing" in msg and "unknown corpus" not in msg
+        assert f"into {copy}" in msg
+
+
+@pytest.mark.parametrize("line", ["deadbeef  tinyshakespeare.txt", "just-one-field", "z" * 64 + "  x.txt"])
+def test_a_malformed_sha256sums_line_is_named(tmp_path, monkeypatch, line):
+    copy = _copy_data(tmp_path, monkeypatch)
+    sums = copy / "SHA256SUMS"
+    sums.write_text(sums.read_text() + "\n" + line + "\n")
+    n = len(sums.read_text().splitlines())
+    with pytest.raises(data.ChecksumError, match=f"SHA256SUMS line {n} is malformed: {line!r}"):
+        data.load_text("tinyshakespeare")
+
+
+@pytest.mark.parametrize("name", [3, None, ["tinyshakespeare"], b"tinyshakespeare"])
+def test_load_text_needs_a_corpus_name(name):
+    with pytest.raises(TypeError, match="must be a corpus name .*choose one of: .*tinyshakespeare"):
+        data.load_text(name)
+
+
+@pytest.mark.parametrize("source", [["yelp"], 1, None])
+def test_load_sentiment_source_must_be_a_name(source):
+    with pytest.raises(ValueError, match="unknown sentiment source"):
+        data.load_sentiment(source)
 
 
 def test_corrupted_sentiment_file_is_caught_too(tmp_path, monkeypatch):
@@ -106,3 +147,36 @@ def test_sentiment_loader_keeps_u0085_inside_sentences():
     assert {label for _, label in everything} == {0, 1}
     with pytest.raises(ValueError, match="unknown sentiment source"):
         data.load_sentiment("twitter")
+
+
+@pytest.mark.parametrize("fraction", ["0.1", None, float("nan"), True])
+def test_train_val_split_needs_a_number_as_fraction(fraction):
+    with pytest.raises(ValueError, match="val_fraction must be a number between 0 and 1"):
+        data.train_val_split(list(range(10)), fraction)
+
+
+def test_train_val_split_splits_text_and_refuses_what_cannot_be_sliced():
+    assert data.train_val_split("abcdefghij") == ("abcdefghi", "j")  # a str is a sequence of characters
+    for bad in (12345, None, {1, 2, 3}):
+        with pytest.raises(TypeError, match="must be a sequence that can be sliced"):
+            data.train_val_split(bad)
+
+
+@pytest.mark.parametrize("ids, message", [
+    (torch.tensor([1.5, 2.0, 3.0, 4.0]), "dtype torch.float32"),
+    ([1.0, 2.0, 3.0, 4.0], "dtype torch.float32"),
+    (torch.tensor([True, False, True, False]), "dtype torch.bool"),
+    ("abcd", "got str; encode the text"),
+])
+def test_random_batch_refuses_ids_that_are_not_integers(ids, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        data.random_batch(ids, 2, 2)
+
+
+@pytest.mark.parametrize("kwargs", [{"batch_size": 2.0}, {"batch_size": True}, {"block_size": 2.5},
+                                    {"block_size": "2"}])
+def test_random_batch_sizes_must_be_ints(kwargs):
+    args = {"batch_size": 2, "block_size": 2, **kwargs}
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"{name} must be an int >= 1"):
+        data.random_batch(torch.arange(10), **args)

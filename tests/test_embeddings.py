@@ -141,7 +141,7 @@ def test_cooccurrence_counts_toy_corpus():
     # Distance 2 adds a-c, b-a, and a-b (across the x): a-b three times, a-c twice, b-c once.
     np.testing.assert_array_equal(wide, [[0, 3, 2], [3, 0, 1], [2, 1, 0]])
     assert (wide == wide.T).all()
-    with pytest.raises(ValueError, match="window must be >= 1"):
+    with pytest.raises(ValueError, match="window must be an int >= 1"):
         cooccurrence_matrix(["a"], vocab, window=0)
 
 

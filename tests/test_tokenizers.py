@@ -1,6 +1,7 @@
 """Tests for llmlab.tokenizers: character, word and byte-level BPE tokenizers, and their files."""
 import json
 import re
+import unicodedata
 import warnings
 from collections import Counter
 from functools import lru_cache
@@ -118,7 +119,7 @@ def test_encode_rejects_non_strings():
 
 
 @fast
-@given(unicode_text)
+@given(unicode_text.filter(bool))
 def test_char_round_trips_any_text_it_was_trained_on(text):
     tok = CharTokenizer.train(text)
     ids = tok.encode(text)
@@ -294,9 +295,37 @@ def test_bpe_round_trips_hard_cases_and_compresses_english():
     assert len(sample.encode()) / len(tok.encode(sample)) > 1.8  # 343 merges already pay off
 
 
-def test_bpe_refuses_lone_surrogates_which_utf8_cannot_encode():
-    with pytest.raises(ValueError, match="surrogates not allowed"):  # UnicodeEncodeError is a ValueError
-        small_bpe().encode("ok \ud800")
+LONE_SURROGATE = "lone surrogate U\\+D800 at index 3: it is not valid Unicode"
+
+
+@pytest.mark.parametrize("make", [
+    lambda text: CharTokenizer.train(text),
+    lambda text: WordTokenizer.train(text),
+    lambda text: BPETokenizer.train(text, vocab_size=260),
+    lambda text: CharTokenizer.train("ok ").encode(text),
+    lambda text: WordTokenizer.train("ok").encode(text),
+    lambda text: small_bpe().encode(text),
+    lambda text: small_bpe().encode(text, special=False),
+    lambda text: pretokenize(text),
+    lambda text: words(text),
+], ids=["char train", "word train", "bpe train", "char encode", "word encode", "bpe encode",
+        "bpe encode plain", "pretokenize", "words"])
+def test_every_tokenizer_refuses_lone_surrogates_by_position_with_the_fix(make):
+    with pytest.raises(ValueError, match=LONE_SURROGATE) as err:
+        make("ok \ud800 x")
+    assert "text.encode('utf-8', 'replace')" in str(err.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: CharTokenizer(["a", "\ud800"]),
+    lambda: CharTokenizer(["a"], unk_token="\udfff"),
+    lambda: WordTokenizer(["ok", "a\ud800"]),
+    lambda: BPETokenizer(special_tokens=["<\ud800>"]),
+], ids=["char vocab", "char unk", "word vocab", "bpe special"])
+def test_a_vocabulary_with_a_lone_surrogate_is_refused_before_it_could_be_saved(make, tmp_path):
+    with pytest.raises(ValueError, match="lone surrogate"):
+        make()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bpe_decodes_incomplete_utf8_with_replacement_characters():
@@ -428,3 +457,167 @@ def test_loading_the_wrong_tokenizer_type_says_which_it_is(tmp_path):
         BPETokenizer.load(path)
     assert isinstance(load_tokenizer(path), CharTokenizer)
     assert isinstance(Tokenizer.load(path), CharTokenizer)  # the base class reads any kind
+
+
+# ------------------------------------------------------------------------------ bad input
+
+def test_char_train_on_empty_text_is_refused_instead_of_an_empty_vocabulary():
+    with pytest.raises(ValueError, match="empty text"):
+        CharTokenizer.train("")
+    with pytest.raises(ValueError, match="vocabulary is empty"):
+        CharTokenizer([])
+    assert CharTokenizer([], unk_token="?").vocab == ("?",)  # an unk-only tokenizer still encodes
+
+
+@pytest.mark.parametrize("tok", [CharTokenizer.train("hello"), WordTokenizer.train("hello world"),
+                                 small_bpe()], ids=["char", "word", "bpe"])
+@pytest.mark.parametrize("ids, error, message", [
+    ([1.0], ValueError, r"ids\[0\] is 1.0 \(float\).*must be ints"),
+    ([0, 1.5], ValueError, r"ids\[1\] is 1.5"),
+    ([True, 0], ValueError, r"ids\[0\] is True \(bool\)"),
+    ("12", TypeError, "got str; encode the text"),
+    (None, TypeError, "got None"),
+    (7, TypeError, "got int"),
+    (torch.tensor([[1, 0]]), ValueError, r"shape \(1, 2\).*decode each row separately"),
+    (torch.tensor([1.0, 0.0]), ValueError, "dtype torch.float32"),
+    (torch.tensor([True]), ValueError, "dtype torch.bool"),
+])
+def test_decode_refuses_what_is_not_a_1d_sequence_of_int_ids(tok, ids, error, message):
+    with pytest.raises(error, match=message):
+        tok.decode(ids)
+
+
+def test_decode_accepts_ints_of_any_integer_kind():
+    import numpy as np
+    tok = CharTokenizer.train("hello")
+    ids = tok.encode("hello")
+    expected = "hello"
+    assert tok.decode(torch.tensor(ids)) == expected
+    assert tok.decode(np.array(ids)) == expected
+    assert tok.decode([np.int64(i) for i in ids]) == expected
+    assert tok.decode(torch.tensor(ids, dtype=torch.int32)) == expected
+
+
+def _saved(tmp_path, **fields):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps({"version": FORMAT_VERSION, **fields}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("lower", ["false", "true", 0, 1, None])
+def test_word_json_lower_must_be_a_real_bool(tmp_path, lower):
+    path = _saved(tmp_path, type="word", vocab=["<unk>", "a"], lower=lower)
+    with pytest.raises(ValueError, match=f"corrupt: lower must be True or False, got {lower!r}"):
+        load_tokenizer(path)
+    with pytest.raises(ValueError, match="lower must be True or False"):
+        WordTokenizer.train("A b", lower="false")
+
+
+def test_word_json_lower_false_round_trips(tmp_path):
+    tok = WordTokenizer.train("Hello hello", lower=False)
+    tok.save(tmp_path / "w.json")
+    assert load_tokenizer(tmp_path / "w.json").lower is False
+
+
+@pytest.mark.parametrize("merges", [[[True, False]], [[1.0, 2]], [["1", 2]]])
+def test_bpe_json_merges_must_be_int_ids(tmp_path, merges):
+    path = _saved(tmp_path, type="bpe", merges=merges, special_tokens=[], pattern="gpt2")
+    with pytest.raises(ValueError, match="corrupt: merge 0 is .* must be two ids"):
+        load_tokenizer(path)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"type": ["word"]}, r"unknown tokenizer type \['word'\]"),
+    ({"type": {"a": 1}}, "unknown tokenizer type"),
+    ({"type": "bpe", "merges": [], "special_tokens": [], "pattern": ["gpt2"]},
+     "unknown pre-tokenization pattern"),
+])
+def test_json_fields_of_the_wrong_kind_are_named(tmp_path, fields, message):
+    with pytest.raises(ValueError, match=message):
+        load_tokenizer(_saved(tmp_path, **fields))
+
+
+def test_json_version_true_is_not_version_1(tmp_path):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps({"type": "char", "version": True, "vocab": ["a"], "unk_token": None}))
+    with pytest.raises(ValueError, match="format version True"):
+        load_tokenizer(path)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"vocab_size": 300.0}, "vocab_size must be an int"),
+    ({"vocab_size": True}, "vocab_size must be an int"),
+    ({"vocab_size": "300"}, "vocab_size must be an int"),
+])
+def test_bpe_train_sizes_must_be_ints(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BPETokenizer.train("hello world", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"min_freq": True}, {"min_freq": 2.0}, {"max_size": 10.0},
+                                    {"max_size": True}])
+def test_word_train_sizes_must_be_ints_not_bools_or_floats(kwargs):
+    with pytest.raises(ValueError, match="must be an int"):
+        WordTokenizer.train("a b a", **kwargs)
+
+
+def test_show_merges_count_must_be_an_int():
+    with pytest.raises(ValueError, match="n \\(how many merges to show\\) must be an int"):
+        small_bpe().show_merges(2.5)
+    with pytest.raises(ValueError, match="token ids must be ints"):
+        small_bpe().token_str(1.0)
+
+
+@pytest.mark.parametrize("tok", [CharTokenizer.train("ab"), WordTokenizer.train("a b"),
+                                 BPETokenizer.train("ab ab", 257)], ids=["char", "word", "bpe"])
+def test_save_to_an_existing_folder_says_so_and_leaves_no_temporary_file(tok, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder, not a file: pass a file path"):
+        tok.save(folder)
+    with pytest.raises(FileNotFoundError, match="does not exist; create it first"):
+        tok.save(tmp_path / "missing" / "tok.json")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out"]
+
+
+def test_save_cleans_up_its_temporary_file_when_the_write_fails(tmp_path, monkeypatch):
+    tok = CharTokenizer.train("ab")
+    (tmp_path / "old.json").write_text("keep me")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("llmlab.tokenizers.os.replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        tok.save(tmp_path / "old.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+    assert (tmp_path / "old.json").read_text() == "keep me"
+
+
+# NFD writes "é" as "e" + U+0301 (a combining acute accent); NFC writes it as one code point.
+NFC = "café naïve Ångström résumé"
+NFD = unicodedata.normalize("NFD", NFC)
+
+
+def test_pretokenize_keeps_a_combining_accent_with_its_letter():
+    assert NFD != NFC
+    assert pretokenize(NFD) == [unicodedata.normalize("NFD", w) for w in pretokenize(NFC)]
+    assert pretokenize(NFC) == ["café", " naïve", " Ångström", " résumé"]
+    assert words(NFD) == [unicodedata.normalize("NFD", w) for w in words(NFC)]
+    assert len(words(NFD)) == 4
+
+
+@pytest.mark.parametrize("text", [NFC, NFD])
+def test_every_tokenizer_round_trips_nfc_and_nfd_text_exactly_as_given(text):
+    # No normalisation: what goes in comes back, code point for code point.
+    for tok in (CharTokenizer.train(text), small_bpe()):
+        assert tok.decode(tok.encode(text)) == text
+    word = WordTokenizer.train(text)
+    assert word.decode(word.encode(text)) == text  # single spaces only, so this text is exact
+    assert word.unk_id not in word.encode(text)
+
+
+def test_bpe_merges_a_base_letter_with_its_combining_accent():
+    tok = BPETokenizer.train(NFD * 20, vocab_size=280)
+    e_acute = "e\u0301".encode("utf-8")
+    assert any(tok.token_bytes(i).endswith(e_acute) for i in tok.merges.values())
