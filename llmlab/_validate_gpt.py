@@ -7,23 +7,39 @@ from typing import Mapping
 
 import torch
 
+from llmlab._validate_attention import as_dropout, as_flag, as_size
 from llmlab.transformer import _check_heads
 
 __all__: list[str] = []  # private: llmlab.gpt is the public face
 
 
 def check_config(config) -> None:
-    """Raise a clear error unless a GPTConfig's sizes, dropout and bias make sense."""
+    """Make a GPTConfig's fields plain Python ints / float / bool in place, or raise naming the fix.
+
+    Plain values matter: a checkpoint stores the config, and weights-only loading refuses NumPy's.
+    """
     for name in ("vocab_size", "block_size", "n_layer"):
-        n = getattr(config, name)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"GPTConfig.{name} must be a positive int, got {n!r}")
-    _check_heads(config.n_embd, config.n_head)
-    p = config.dropout
-    if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p < 1.0:
-        raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {p!r}")
-    if not isinstance(config.bias, bool):
-        raise ValueError(f"GPTConfig.bias must be True or False, got {config.bias!r}")
+        setattr(config, name, as_size(getattr(config, name), f"GPTConfig.{name}"))
+    config.n_embd, config.n_head = _check_heads(config.n_embd, config.n_head)
+    config.dropout = as_dropout(config.dropout, "GPTConfig.dropout")
+    config.bias = as_flag(config.bias, "GPTConfig.bias")
+
+
+def check_finite_output(model, out: torch.Tensor, what: str) -> None:
+    """Raise if out (the loss or the logits) holds NaN / inf, naming the weights that hold NaN / inf.
+
+    One check on the output instead of one per layer: a single small tensor per forward pass.
+    """
+    if bool(torch.isfinite(out).all()):
+        return
+    bad = [n for n, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise FloatingPointError(
+            f"the {what} holds NaN or inf because the model's weights do ({len(bad)} tensors: "
+            f"{_first(bad, 3)}): training diverged (lower lr, or set grad_clip=1.0) or the weights "
+            "came from a broken checkpoint; rebuild the model or load good weights")
+    raise FloatingPointError(f"the {what} holds NaN or inf although every weight is finite: the "
+                             "activations overflowed (e.g. in float16); run in float32 or bfloat16")
 
 
 def _is_int_tensor(t: torch.Tensor) -> bool:
@@ -31,8 +47,8 @@ def _is_int_tensor(t: torch.Tensor) -> bool:
     return not (t.dtype == torch.bool or t.is_floating_point() or t.is_complex())
 
 
-def check_idx(idx, config, device: torch.device, crop: bool = False) -> None:
-    """Raise a clear error unless idx is (B, T) integer token ids in [0, vocab_size) that fit."""
+def check_idx(idx, config, device: torch.device, crop: bool = False) -> torch.Tensor:
+    """Return idx as int64 (any integer dtype is accepted), or raise unless it holds (B, T) ids that fit."""
     V, block_size = config.vocab_size, config.block_size
     if not isinstance(idx, torch.Tensor):
         raise TypeError(f"idx must be a torch.Tensor of token ids, got {type(idx).__name__}: "
@@ -57,10 +73,11 @@ def check_idx(idx, config, device: torch.device, crop: bool = False) -> None:
         raise ValueError(f"idx has T={idx.shape[1]} tokens but the model's block_size is {block_size}: "
                          f"crop the input (e.g. idx[:, -{block_size}:]) or build the model with a "
                          "larger block_size")
+    return idx.long()  # nn.Embedding takes int64 (or int32) ids only; .long() of int64 is free
 
 
-def check_targets(idx: torch.Tensor, targets, vocab_size: int) -> None:
-    """Raise a clear error unless targets are integer ids shaped like idx (-100 = ignore)."""
+def check_targets(idx: torch.Tensor, targets, vocab_size: int) -> torch.Tensor:
+    """Return targets as int64, or raise unless they are integer ids shaped like idx (-100 = ignore)."""
     if not isinstance(targets, torch.Tensor) or targets.shape != idx.shape:
         got = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
         raise ValueError(f"targets has shape {got} but idx has shape {tuple(idx.shape)}: give one "
@@ -72,6 +89,10 @@ def check_targets(idx: torch.Tensor, targets, vocab_size: int) -> None:
         b, t = (int(i) for i in bad.nonzero()[0])
         raise ValueError(f"targets[{b}, {t}] = {int(targets[b, t])} is not a token id in "
                          f"[0, vocab_size={vocab_size}) (use -100 to ignore a position)")
+    if bool((targets == -100).all()):
+        raise ValueError("every target is -100 (ignored), so the mean loss would be 0 / 0 = NaN: keep at "
+                         "least one real target per batch (drop batches that are all padding)")
+    return targets.long()  # cross_entropy takes int64 class ids
 
 
 def check_count(n) -> int:

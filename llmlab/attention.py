@@ -15,9 +15,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llmlab._validate_attention import as_dropout as _as_dropout
+from llmlab._validate_attention import as_flag as _as_flag
+from llmlab._validate_attention import as_size as _as_size
 from llmlab._validate_attention import check_mask as _check_mask
 from llmlab._validate_attention import check_mha_inputs as _check_mha_inputs
 from llmlab._validate_attention import check_qkv as _check_qkv
+from llmlab._validate_attention import check_softmax_rows as _check_softmax_rows
 from llmlab.kv_cache import KVCache
 
 __all__ = [
@@ -30,11 +34,16 @@ _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Softmax along dim, stable for huge logits; a slice that is entirely -inf gives all zeros."""
-    if not torch.is_floating_point(x):
-        raise ValueError(f"softmax needs a floating-point tensor, got {x.dtype}: convert with x.float()")
+    if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
+        fix = "x.float()" if isinstance(x, torch.Tensor) else "torch.as_tensor(x, dtype=torch.float32)"
+        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"softmax needs a floating-point tensor, got {got}: convert with {fix}")
+    if x.dim() == 0 or x.shape[dim] == 0:
+        raise ValueError(f"x has shape {tuple(x.shape)}: softmax needs at least one value along dim={dim}")
     # exp(1000) overflows, but softmax(x) == softmax(x - c) for any c, so subtract the max:
     # the largest exponent becomes exp(0) = 1. The shift carries no gradient (it cancels out).
     shift = x.detach().amax(dim=dim, keepdim=True)
+    _check_softmax_rows(x, shift)  # a NaN or +inf in a slice makes its max NaN or +inf
     # An all -inf slice has max -inf, and -inf - (-inf) is NaN; shift by 0 there instead.
     shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
     e = torch.exp(x - shift)
@@ -97,10 +106,8 @@ def attention_steps(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 def causal_mask(T: int, T_k: int | None = None, device: torch.device | str | None = None,
                 ) -> torch.Tensor:
     """Return a bool (T, T_k) mask where query i may attend to keys up to its own position."""
-    T_k = T if T_k is None else T_k
-    for name, n in (("T", T), ("T_k", T_k)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    T = _as_size(T, "T")
+    T_k = T if T_k is None else _as_size(T_k, "T_k")
     if T_k < T:
         raise ValueError(f"T_k={T_k} is shorter than T={T}: a causal mask treats the T queries as the "
                          "last T of the T_k positions (as with a KV cache), so pass T_k >= T")
@@ -115,9 +122,11 @@ def padding_mask(lengths: torch.Tensor | Sequence[int], T: int | None = None) ->
     if lengths.dim() != 1 or not len(lengths) or lengths.dtype not in _INT_DTYPES:
         raise ValueError(f"lengths must be a non-empty 1-D sequence of ints (one per batch row), "
                          f"got shape {tuple(lengths.shape)} and dtype {lengths.dtype}")
-    T = int(lengths.max()) if T is None else T
-    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
+    if int(lengths.max()) <= 0:
+        raise ValueError(f"lengths {lengths.tolist()} are all <= 0, so no batch row has a key to attend "
+                         "to (and T, the longest length, would be 0): every batch needs a sequence of "
+                         "length >= 1; pass the real lengths (tokens before the padding)")
+    T = int(lengths.max()) if T is None else _as_size(T, "T")
     if lengths.min() < 0 or lengths.max() > T:
         raise ValueError(f"lengths {lengths.tolist()} must lie in 0..T={T}: "
                          "pass T >= the longest sequence")
@@ -139,16 +148,15 @@ class AttentionConfig:
     d_kv: int | None = None  # None: keys/values have width d_model (fused GPT-2 layout)
 
     def __post_init__(self):
-        for name in ("d_model", "n_heads") + (("d_kv",) if self.d_kv is not None else ()):
-            n = getattr(self, name)
-            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"{name} must be a positive int, got {n!r}")
+        # Plain Python values (NumPy's converted), so a checkpoint holding them loads weights-only.
+        self.d_model, self.n_heads = _as_size(self.d_model, "d_model"), _as_size(self.n_heads, "n_heads")
+        self.d_kv = None if self.d_kv is None else _as_size(self.d_kv, "d_kv")
+        self.dropout = _as_dropout(self.dropout)
+        self.bias, self.causal = _as_flag(self.bias, "bias"), _as_flag(self.causal, "causal")
         if self.d_model % self.n_heads:
             divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: each "
                              f"head gets d_model // n_heads dimensions, so pick n_heads from {divisors}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.causal and self.d_kv is not None:
             raise ValueError("causal=True needs self-attention, but d_kv makes a cross-attention layer: "
                              "cross-attention is never causal (the decoder's self-attention is)")
@@ -177,7 +185,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if not isinstance(config, AttentionConfig):
             raise TypeError(f"MultiHeadAttention takes an AttentionConfig, not {type(config).__name__}: "
-                            "e.g. MultiHeadAttention(AttentionConfig(d_model=64, n_heads=4))")
+                            "e.g. MultiHeadAttention(AttentionConfig(d_model=64, n_heads=4)); "
+                            "for a dict d, AttentionConfig(**d)")
         self.config = config
         C = config.d_model
         if config.d_kv is None:
@@ -205,7 +214,8 @@ class MultiHeadAttention(nn.Module):
                 mask: torch.Tensor | None = None, return_weights: bool = False,
                 cache: KVCache | None = None) -> AttentionOutput:
         """Attend from x (B, T_q, C) to context (B, T_k, .) or to x itself; weights (B, H, T_q, T_k)."""
-        _check_mha_inputs(self.config, x, context, cache)
+        _check_mha_inputs(self.config, x, context, cache, self.c_proj.weight.dtype)
+        return_weights = _as_flag(return_weights, "return_weights")
         cfg, H = self.config, self.config.n_heads
         B, T_q, C = x.shape
         T_past = 0 if cache is None else cache.length

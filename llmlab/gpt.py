@@ -19,7 +19,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llmlab._validate_gpt import check_config as _check_config
+from llmlab._validate_attention import as_flag as _as_flag
 from llmlab._validate_gpt import check_count as _check_count
+from llmlab._validate_gpt import check_finite_output as _check_finite_output
 from llmlab._validate_gpt import check_gpt2_keys as _check_gpt2_keys
 from llmlab._validate_gpt import check_idx as _check_idx
 from llmlab._validate_gpt import check_targets as _check_targets
@@ -67,7 +69,7 @@ class GPT(nn.Module):
         super().__init__()
         if not isinstance(config, GPTConfig):
             raise TypeError(f"GPT takes a GPTConfig, not {type(config).__name__}: e.g. GPT(GPTConfig()) "
-                            "or GPT.from_config_dict(d) for a plain dict")
+                            "or, for a plain dict d, GPT(GPTConfig(**d))")
         self.config = config
         block = BlockConfig(config.n_embd, config.n_head, config.dropout, config.bias)
         self.transformer = nn.ModuleDict(dict(
@@ -107,9 +109,10 @@ class GPT(nn.Module):
         Without return_attention the blocks use PyTorch's fused attention (fast training); with it,
         the explicit path, which also returns every layer's weights, stacked as (L, B, H, T, T).
         """
-        _check_idx(idx, self.config, self.lm_head.weight.device)
+        idx = _check_idx(idx, self.config, self.lm_head.weight.device)  # (B, T) int64
+        return_attention = _as_flag(return_attention, "return_attention")
         if targets is not None:
-            _check_targets(idx, targets, self.config.vocab_size)
+            targets = _check_targets(idx, targets, self.config.vocab_size)  # (B, T) int64
         x = self._embed(idx, offset=0)  # (B, T, C)
         weights = []
         for block in self.transformer.h:
@@ -124,6 +127,8 @@ class GPT(nn.Module):
             # Every position is a training example: predict token t + 1 from tokens 0..t.
             # Targets equal to -100 are ignored (PyTorch's ignore_index), e.g. for padding.
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        # NaN weights give NaN out: check only the output (the loss: one number), not every layer.
+        _check_finite_output(self, logits if loss is None else loss, "logits" if loss is None else "loss")
         attention = torch.stack(weights) if return_attention else None  # (L, B, H, T, T)
         return GPTOutput(logits, loss, attention)
 
@@ -140,7 +145,9 @@ class GPT(nn.Module):
         for i, block in enumerate(self.transformer.h):
             x = block(x, cache=None if caches is None else caches[i])  # (B, T, C)
         # Only the last position predicts the next token; LayerNorm works per position.
-        return self.lm_head(self.transformer.ln_f(x[:, -1]))  # (B, V)
+        logits = self.lm_head(self.transformer.ln_f(x[:, -1]))  # (B, V)
+        _check_finite_output(self, logits, "logits")
+        return logits
 
     # --- generation ------------------------------------------------------------------------------
 
@@ -158,8 +165,9 @@ class GPT(nn.Module):
         and the cached keys go stale: from then on each step re-encodes the last block_size tokens,
         exactly as without the cache (same tokens, no speed-up).
         """
-        _check_idx(idx, self.config, self.lm_head.weight.device, crop=True)
+        idx = _check_idx(idx, self.config, self.lm_head.weight.device, crop=True)  # (B, T) int64
         max_new_tokens = _check_count(max_new_tokens)
+        greedy, use_cache = _as_flag(greedy, "greedy"), _as_flag(use_cache, "use_cache")
         if not greedy:  # check the sampling settings now, not after the first forward pass
             next_token_probs(torch.zeros(1, self.config.vocab_size), temperature, top_k, top_p)
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -193,7 +201,7 @@ class GPT(nn.Module):
         n_layer * block_parameter_count(n_embd, bias) plus ln_f's parameters.
         """
         n = count_parameters(self, trainable_only=False)
-        if non_embedding:
+        if _as_flag(non_embedding, "non_embedding"):
             n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
         return n
 

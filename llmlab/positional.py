@@ -9,21 +9,17 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from llmlab._validate_attention import as_base as _as_base
+from llmlab._validate_attention import as_size as _as_size
+
 __all__ = [
     "sinusoidal_encoding", "LearnedPositionalEmbedding", "rope_frequencies", "apply_rope",
 ]
 
 
-def _check_positive(**values: int) -> None:
-    """Raise a clear error unless every value is a positive int."""
-    for name, n in values.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-
-
 def sinusoidal_encoding(T: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
     """Return the (T, d_model) table PE[p, 2i] = sin(p / base^(2i/d)), PE[p, 2i+1] = cos(same)."""
-    _check_positive(T=T, d_model=d_model)
+    T, d_model, base = _as_size(T, "T"), _as_size(d_model, "d_model"), _as_base(base)
     # One frequency per (sin, cos) pair, from 1 (fast, pair 0) down to about 1/base (slow): every
     # position gets a distinct pattern, and PE[p + k] is a fixed rotation of PE[p] for each k.
     inv_freq = base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (ceil(d/2),)
@@ -39,16 +35,14 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, max_len: int, d_model: int):
         super().__init__()
-        _check_positive(max_len=max_len, d_model=d_model)
+        max_len, d_model = _as_size(max_len, "max_len"), _as_size(d_model, "d_model")
         self.max_len = max_len
         # GPT-2 initialises its position table with std 0.02.
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * 0.02)  # (max_len, d_model)
 
     def forward(self, T: int, offset: int = 0) -> torch.Tensor:
         """Return the (T, d_model) vectors of positions offset..offset+T-1, to add to the tokens."""
-        _check_positive(T=T)
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+        T, offset = _as_size(T, "T"), _as_size(offset, "offset", minimum=0)
         if offset + T > self.max_len:
             raise ValueError(f"positions {offset}..{offset + T - 1} (T={T}, offset={offset}) do not fit "
                              f"max_len={self.max_len}: build LearnedPositionalEmbedding with max_len >= "
@@ -84,9 +78,8 @@ def _rope_angles(positions: torch.Tensor, head_dim: int, base: float):
 def rope_frequencies(T: int, head_dim: int, base: float = 10000.0, offset: int = 0,
                      device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (cos, sin), each (T, head_dim), for positions offset..offset+T-1, ready for apply_rope."""
-    _check_positive(T=T, head_dim=head_dim)
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+    T, head_dim, base = _as_size(T, "T"), _as_size(head_dim, "head_dim"), _as_base(base)
+    offset = _as_size(offset, "offset", minimum=0)
     return _rope_angles(torch.arange(offset, offset + T, device=device), head_dim, base)
 
 
@@ -110,14 +103,19 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
     if cos is not None and positions is not None:
         raise ValueError("pass either positions or cos/sin, not both: cos/sin already encode positions")
     if cos is None:
+        base = _as_base(base)
         if positions is None:
             positions = torch.arange(T, device=x.device)  # (T,)
         positions = torch.as_tensor(positions, device=x.device)
-        if positions.shape[-1:] != (T,) or positions.is_floating_point():
+        if positions.shape[-1:] != (T,) or positions.is_floating_point() or positions.is_complex() \
+                or positions.dtype == torch.bool:
             raise ValueError(f"positions has shape {tuple(positions.shape)} and dtype {positions.dtype} "
                              f"but x has shape {tuple(x.shape)}: pass integer positions shaped (T,) = "
                              f"({T},) or (..., T)")
         cos, sin = _rope_angles(positions, head_dim, base)  # (..., T, head_dim) each
+    elif not all(isinstance(t, torch.Tensor) and t.is_floating_point() for t in (cos, sin)):
+        raise ValueError(f"cos and sin must be float tensors, got {type(cos).__name__} and "
+                         f"{type(sin).__name__}: use cos, sin = rope_frequencies(T={T}, head_dim={head_dim})")
     elif cos.shape != sin.shape or cos.shape[-2:] != (T, head_dim):
         raise ValueError(f"cos has shape {tuple(cos.shape)} and sin {tuple(sin.shape)} but x has shape "
                          f"{tuple(x.shape)}: use rope_frequencies(T={T}, head_dim={head_dim})")

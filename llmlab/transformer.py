@@ -15,6 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llmlab._validate_attention import as_dropout as _as_dropout
+from llmlab._validate_attention import as_flag as _as_flag
+from llmlab._validate_attention import as_size as _as_size
+from llmlab._validate_attention import check_float_input as _check_float_input
 from llmlab.attention import AttentionConfig, AttentionOutput, KVCache, MultiHeadAttention
 
 __all__ = [
@@ -23,28 +27,25 @@ __all__ = [
 ]
 
 
-def _check_positive(**values: int) -> None:
-    """Raise a clear error unless every value is a positive int."""
-    for name, n in values.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-
-
-def _check_heads(n_embd: int, n_head: int) -> None:
-    """Raise a clear error unless n_embd and n_head are positive ints and n_head divides n_embd."""
-    _check_positive(n_embd=n_embd, n_head=n_head)
+def _check_heads(n_embd: int, n_head: int) -> tuple[int, int]:
+    """Return n_embd, n_head as plain ints, or raise unless both are positive and n_head divides n_embd."""
+    n_embd, n_head = _as_size(n_embd, "n_embd"), _as_size(n_head, "n_head")
     if n_embd % n_head:
         divisors = [h for h in range(1, n_embd + 1) if n_embd % h == 0]
         raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}: each head gets "
                          f"n_embd // n_head dimensions, so pick n_head from {divisors}")
+    return n_embd, n_head
 
 
-def _check_x(x: torch.Tensor, n_embd: int) -> None:
-    """Raise a clear error unless x is a (B, T, n_embd) tensor."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != n_embd:
+def _check_x(x: torch.Tensor, n_embd: int, dtype: torch.dtype, what: str = "this block",
+             dims: int | None = 3) -> None:
+    """Raise a clear error unless x is a (B, T, n_embd) float tensor of the weights' dtype."""
+    if not isinstance(x, torch.Tensor) or (dims is not None and x.dim() != dims) or x.dim() == 0 \
+            or x.shape[-1] != n_embd:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x has shape {got} but this block expects (B, T, n_embd={n_embd}): "
+        raise ValueError(f"x has shape {got} but {what} expects (B, T, n_embd={n_embd}): "
                          "add a batch dimension with x.unsqueeze(0) if needed")
+    _check_float_input(x, "x", dtype)
 
 
 def _residual(x: torch.Tensor, update: torch.Tensor, residual: bool) -> torch.Tensor:
@@ -57,17 +58,17 @@ class LayerNorm(nn.Module):
 
     def __init__(self, n_embd: int, bias: bool = True, eps: float = 1e-5):
         super().__init__()
-        _check_positive(n_embd=n_embd)
-        self.eps = eps  # keeps the division finite for a token whose features are all equal
+        n_embd, bias = _as_size(n_embd, "n_embd"), _as_flag(bias, "bias")
+        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 < eps < 1:
+            raise ValueError(f"eps must be a small positive number such as 1e-5, got {eps!r}")
+        self.eps = float(eps)  # keeps the division finite for a token whose features are all equal
         self.weight = nn.Parameter(torch.ones(n_embd))  # (C,) gain, starts as "keep the scale"
         self.bias = nn.Parameter(torch.zeros(n_embd)) if bias else None  # (C,) shift
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., C) -> (..., C): (x - mean) / sqrt(var + eps) * weight + bias, over the last dim."""
-        if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[-1] != self.weight.shape[0]:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x has shape {got} but this LayerNorm normalises the last dimension of "
-                             f"size n_embd={self.weight.shape[0]}: build LayerNorm(x.shape[-1])")
+        _check_x(x, self.weight.shape[0], self.weight.dtype, "this LayerNorm (build LayerNorm(x.shape[-1]))",
+                 dims=None)
         # Written out, per token (the biased variance, dividing by C, as GPT-2 and nn.LayerNorm do):
         #     mean = x.mean(-1, keepdim=True); var = x.var(-1, keepdim=True, unbiased=False)
         #     x_hat = (x - mean) / torch.sqrt(var + eps); return x_hat * weight + bias
@@ -81,7 +82,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
-        _check_positive(n_embd=n_embd)
+        n_embd, dropout, bias = _as_size(n_embd, "n_embd"), _as_dropout(dropout), _as_flag(bias, "bias")
         self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)  # 4x wider: room to compute features
         # GPT-2 uses GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
         # not the exact x * Phi(x); they differ by < 1e-3, but loading GPT-2 weights needs the same one.
@@ -91,6 +92,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) -> (B, T, C), each position on its own."""
+        _check_x(x, self.c_fc.in_features, self.c_fc.weight.dtype, "this FeedForward", dims=None)
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, 4C) inside
 
 
@@ -107,7 +109,12 @@ class BlockConfig:
     d_context: int | None = None  # DecoderBlock only: width of the encoder output (None: n_embd)
 
     def __post_init__(self):
-        _check_heads(self.n_embd, self.n_head)
+        # Plain Python values (NumPy's converted), so a checkpoint holding them loads weights-only.
+        self.n_embd, self.n_head = _check_heads(self.n_embd, self.n_head)
+        self.dropout = _as_dropout(self.dropout)
+        for name in ("bias", "residual", "norm"):
+            setattr(self, name, _as_flag(getattr(self, name), name))
+        self.d_context = None if self.d_context is None else _as_size(self.d_context, "d_context")
         self.attention(causal=True)  # AttentionConfig checks dropout (and d_context below)
         if self.d_context is not None:
             self.attention(causal=False, d_kv=self.d_context)
@@ -122,7 +129,7 @@ def _check_block_config(config) -> None:
     """Raise a clear error unless config is a BlockConfig."""
     if not isinstance(config, BlockConfig):
         raise TypeError(f"blocks take a BlockConfig, not {type(config).__name__}: "
-                        "e.g. Block(BlockConfig(n_embd=64, n_head=4))")
+                        "e.g. Block(BlockConfig(n_embd=64, n_head=4)); for a dict d, BlockConfig(**d)")
 
 
 def _norm(config) -> nn.Module:
@@ -153,7 +160,7 @@ class Block(nn.Module):
 
     def _run(self, x: torch.Tensor, cache: KVCache | None, return_weights: bool) -> AttentionOutput:
         """The block itself; cache (a KVCache) lets x be the next tokens of a sequence seen before."""
-        _check_x(x, self.config.n_embd)
+        _check_x(x, self.config.n_embd, self.mlp.c_fc.weight.dtype)
         a, weights = self.attn(self.ln_1(x), return_weights=return_weights, cache=cache)  # (B, T, C)
         x = _residual(x, self.resid_dropout(a), self.config.residual)
         return AttentionOutput(_residual(x, self.mlp(self.ln_2(x)), self.config.residual), weights)
@@ -196,7 +203,7 @@ class DecoderBlock(nn.Module):
     def _run(self, x: torch.Tensor, encoder_out: torch.Tensor, encoder_mask: torch.Tensor | None,
              return_weights: bool) -> DecoderBlockOutput:
         """The block itself; encoder_mask (e.g. padding_mask(lengths, T_enc)) hides source padding."""
-        _check_x(x, self.config.n_embd)
+        _check_x(x, self.config.n_embd, self.mlp.c_fc.weight.dtype)
         a, self_w = self.attn(self.ln_1(x), return_weights=return_weights)  # (B, T, C)
         x = _residual(x, self.resid_dropout(a), self.config.residual)
         c, cross_w = self.cross_attn(self.ln_cross_attn(x), context=encoder_out, mask=encoder_mask,
@@ -210,14 +217,14 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     """Number of parameters in module (shared tensors counted once), by default trainable ones only."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"count_parameters needs an nn.Module, got {type(module).__name__}")
+    trainable_only = _as_flag(trainable_only, "trainable_only")
     # module.parameters() already yields a tied tensor (GPT's wte / lm_head) only once.
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def block_parameter_count(n_embd: int, bias: bool = True) -> int:
     """Parameters of one Block, by hand: 12 C^2 weights, plus 13 C biases and gains (2 C without bias)."""
-    _check_positive(n_embd=n_embd)
-    C, b = n_embd, int(bias)
+    C, b = _as_size(n_embd, "n_embd"), int(_as_flag(bias, "bias"))
     ln = C + b * C  # gain (+ shift)
     attn = (C * 3 * C + b * 3 * C) + (C * C + b * C)  # c_attn: q, k, v at once; c_proj
     mlp = (C * 4 * C + b * 4 * C) + (4 * C * C + b * C)  # c_fc widens 4x; c_proj narrows back

@@ -1,6 +1,7 @@
 """Tests for llmlab.attention: softmax, scaled dot-product attention, masks, multi-head attention."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -508,3 +509,66 @@ def test_kv_cache_rejects_misuse_with_clear_messages():
     with pytest.raises(ValueError, match=r"mask has shape \(1, 1, 1, 2\) but the attention scores "
                                          r"have shape \(2, 2, 1, 4\)"):
         self_attn(x[:, :1], cache=cache, mask=torch.ones(1, 1, 1, 2, dtype=torch.bool))  # 2 keys, not 3 + 1
+
+
+# --- bad input: NaN / inf, empty keys, empty lengths, dtypes, plain config values (issue 10) ------
+
+@pytest.mark.parametrize("which", ["q", "k", "v"])
+def test_nan_in_q_k_or_v_is_named(which):
+    t = {n: torch.randn(2, 3, 4) for n in "qkv"}
+    t[which][1, 2, 0] = float("nan")
+    for fn in (scaled_dot_product_attention, attention_steps):
+        with pytest.raises(ValueError, match=rf"{which}\[1, 2, 0\] is nan"):
+            fn(t["q"], t["k"], t["v"])
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_softmax_refuses_plus_inf_and_nan(bad):
+    with pytest.raises(ValueError, match=r"softmax input x\[0\] is (inf|nan)"):
+        softmax(torch.tensor([bad, 1.0]))
+    assert torch.equal(softmax(torch.tensor([float("-inf"), 0.0])), torch.tensor([0.0, 1.0]))
+
+
+def test_zero_keys_and_zero_width_are_refused():
+    q = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match="T_k = 0 keys"):
+        scaled_dot_product_attention(q, torch.randn(2, 0, 4), torch.randn(2, 0, 4))
+    with pytest.raises(ValueError, match="d_k = 0"):
+        scaled_dot_product_attention(q[..., :0], q[..., :0], q)
+    mha = MultiHeadAttention(AttentionConfig(8, 2))
+    with pytest.raises(ValueError, match="T_k = 0 positions"):
+        mha(torch.randn(2, 3, 8), context=torch.randn(2, 0, 8))
+
+
+@pytest.mark.parametrize("T", [None, 4])
+def test_all_zero_padding_lengths_are_refused(T):
+    with pytest.raises(ValueError, match=r"all <= 0.*T.*length >= 1"):
+        padding_mask([0, 0], T=T)
+
+
+def test_float64_input_to_a_float32_layer_names_the_fix():
+    mha = MultiHeadAttention(AttentionConfig(8, 2))
+    with pytest.raises(ValueError, match=r"x has dtype torch.float64.*x.float\(\).*model.double\(\)"):
+        mha(torch.randn(2, 3, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"context has dtype torch.float64"):
+        mha(torch.randn(2, 3, 8), context=torch.randn(2, 3, 8, dtype=torch.float64))
+    assert mha.double()(torch.randn(2, 3, 8, dtype=torch.float64)).output.dtype == torch.float64
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(d_model=8, n_heads=2, dropout="0.1"), r"dropout must be in \[0, 1\), got '0.1'"),
+    (dict(d_model=8, n_heads=2, dropout=None), r"dropout must be in \[0, 1\), got None"),
+    (dict(d_model=8.0, n_heads=2), "d_model must be a positive int"),
+    (dict(d_model=8, n_heads=2, causal=1), "causal must be True or False"),
+    (dict(d_model=8, n_heads=2, bias="no"), "bias must be True or False"),
+])
+def test_config_refuses_non_numeric_fields(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AttentionConfig(**kwargs)
+
+
+def test_numpy_values_in_attention_config_become_plain_python():
+    cfg = AttentionConfig(np.int64(8), np.int32(2), dropout=np.float64(0.1), causal=np.bool_(True))
+    assert [type(getattr(cfg, n)) for n in ("d_model", "n_heads", "dropout", "causal")] == \
+        [int, int, float, bool]
+    assert causal_mask(np.int64(3)).shape == (3, 3) and padding_mask([1, 2], T=np.int64(3)).shape[-1] == 3

@@ -257,7 +257,7 @@ def test_config_dict_round_trips_through_json():
     (dict(block_size=2.5), "GPTConfig.block_size must be a positive int"),
     (dict(n_layer=-1), "GPTConfig.n_layer must be a positive int"),
     (dict(n_embd=30, n_head=4), r"n_embd=30 is not divisible by n_head=4: .* pick n_head from \[1, 2, 3, 5, 6"),
-    (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
+    (dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
     (dict(bias="yes"), "bias must be True or False"),
 ])
 def test_config_rejects_bad_settings(kwargs, match):
@@ -312,3 +312,72 @@ def test_generate_rejects_bad_input_with_clear_messages():
     with pytest.raises(TypeError, match="torch.Generator"):
         model.generate(prompt, 5, generator=0)
     assert model.generate(_ids(1, 40), 2).shape == (1, 42)  # a long prompt is cropped, not rejected
+
+
+# --- bad input: dtypes, ignored targets, NaN weights, plain config values (issue 10) -------------
+
+def _tiny():
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+def test_any_integer_dtype_of_ids_and_targets_gives_the_int64_result(dtype):
+    model, idx = _tiny(), torch.randint(0, 10, (2, 5))
+    want = model(idx, idx)
+    got = model(idx.to(dtype), idx.to(dtype))
+    assert torch.equal(got.logits, want.logits) and torch.equal(got.loss, want.loss)
+    out = model.generate(idx.to(dtype), 3, greedy=True)
+    assert out.dtype == torch.long and torch.equal(out, model.generate(idx, 3, greedy=True))
+
+
+def test_all_ignored_targets_are_refused_instead_of_nan():
+    model, idx = _tiny(), torch.randint(0, 10, (2, 5))
+    with pytest.raises(ValueError, match=r"every target is -100.*NaN.*at least one real target"):
+        model(idx, torch.full((2, 5), -100))
+
+
+def test_nan_weights_are_named_in_forward_and_generate():
+    model, idx = _tiny(), torch.randint(0, 10, (2, 5))
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_fc.weight[0, 0] = float("nan")
+    for call in (lambda: model(idx, idx), lambda: model(idx), lambda: model.generate(idx, 2)):
+        with pytest.raises(FloatingPointError, match=r"weights do.*h\.0\.mlp\.c_fc\.weight.*lower lr"):
+            call()
+
+
+def test_a_dict_as_config_names_gptconfig_of_the_dict():
+    with pytest.raises(TypeError, match=r"GPT\(GPTConfig\(\*\*d\)\)"):
+        GPT(dict(vocab_size=10))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(vocab_size="65"), "vocab_size must be a positive int, got '65'"),
+    (dict(vocab_size=None), "vocab_size must be a positive int, got None"),
+    (dict(n_embd=128.0), r"n_embd must be a positive int.*use // instead of /"),
+    (dict(dropout="0.1"), r"dropout must be in \[0, 1\), got '0.1'"),
+    (dict(dropout=None), r"dropout must be in \[0, 1\), got None"),
+    (dict(bias="no"), "bias must be True or False"),
+])
+def test_config_refuses_non_numeric_fields(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GPTConfig(**kwargs)
+
+
+def test_numpy_config_values_become_plain_python_and_load_weights_only(tmp_path):
+    import dataclasses
+    import numpy as np
+    config = GPTConfig(vocab_size=np.int64(10), n_layer=np.int32(1), n_embd=np.int64(8),
+                       n_head=np.int16(2), dropout=np.float64(0.1), bias=np.bool_(True))
+    d = dataclasses.asdict(config)
+    assert [type(v) for v in d.values()] == [int, int, int, int, int, float, bool]
+    torch.save(d, tmp_path / "c.pt")
+    assert torch.load(tmp_path / "c.pt", weights_only=True) == d
+
+
+def test_flags_must_be_bools():
+    model, idx = _tiny(), torch.randint(0, 10, (1, 3))
+    with pytest.raises(ValueError, match="return_attention must be True or False"):
+        model(idx, return_attention="no")
+    with pytest.raises(ValueError, match="use_cache must be True or False"):
+        model.generate(idx, 1, use_cache="no")

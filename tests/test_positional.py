@@ -134,3 +134,23 @@ def test_rope_rejects_mismatched_tables_and_positions():
         apply_rope(x, positions=torch.arange(5), cos=cos, sin=sin)
     with pytest.raises(ValueError, match=r"positions has shape \(4,\).*\(T,\) = \(5,\)"):
         apply_rope(x, positions=torch.arange(4))
+
+
+# --- bad input (issue 10) -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("base", [0, -1.0, 1.0, float("nan"), float("inf"), "10000", True])
+def test_bad_base_is_refused_everywhere(base):
+    for call in (lambda: sinusoidal_encoding(4, 8, base=base), lambda: rope_frequencies(4, 8, base=base),
+                 lambda: apply_rope(torch.randn(4, 8), base=base)):
+        with pytest.raises(ValueError, match=r"base must be a finite number > 1.*10000"):
+            call()
+
+
+def test_numpy_sizes_are_accepted_and_bool_positions_refused():
+    import numpy as np
+    assert torch.equal(sinusoidal_encoding(np.int64(4), 8), sinusoidal_encoding(4, 8))
+    assert torch.equal(rope_frequencies(4, 8, offset=np.int64(2))[0], rope_frequencies(4, 8, offset=2)[0])
+    with pytest.raises(ValueError, match="integer positions"):
+        apply_rope(torch.randn(4, 8), positions=torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="cos and sin must be float tensors"):
+        apply_rope(torch.randn(4, 8), cos=[[1.0] * 8] * 4, sin=[[0.0] * 8] * 4)

@@ -229,3 +229,36 @@ def test_bad_settings_raise_clear_errors():
         _block()(torch.randn(2, 5, 16))
     with pytest.raises(ValueError, match=r"context has shape \(2, 7, 32\) but this layer expects \(B, T_k, 12\)"):
         _decoder(12)(torch.randn(2, 5, 32), torch.randn(2, 7, 32))
+
+
+# --- bad input (issue 10) -------------------------------------------------------------------------
+
+def test_float64_and_integer_input_to_a_float32_block_name_the_fix():
+    block, x = Block(BlockConfig(8, 2)), torch.randn(2, 3, 8)
+    for layer in (block, LayerNorm(8), FeedForward(8)):
+        with pytest.raises(ValueError, match=r"x has dtype torch.float64.*x.float\(\)"):
+            layer(x.double())
+    with pytest.raises(ValueError, match=r"x has dtype torch.int64.*needs floats"):
+        block(x.long())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_embd=8, n_head=2, dropout="0.1"), r"dropout must be in \[0, 1\)"),
+    (dict(n_embd=8, n_head=2, residual="no"), "residual must be True or False"),
+    (dict(n_embd=8, n_head=2, norm=0), "norm must be True or False"),
+    (dict(n_embd=8, n_head=2, bias=None), "bias must be True or False"),
+    (dict(n_embd=8, n_head=2, d_context=4.0), "d_context must be a positive int"),
+])
+def test_block_config_refuses_non_numeric_fields(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BlockConfig(**kwargs)
+
+
+def test_numpy_values_in_block_config_become_plain_python():
+    import numpy as np
+    cfg = BlockConfig(np.int64(8), np.int64(2), dropout=np.float64(0.1))
+    assert (type(cfg.n_embd), type(cfg.n_head), type(cfg.dropout)) == (int, int, float)
+    with pytest.raises(ValueError, match="eps must be a small positive number"):
+        LayerNorm(8, eps=-1.0)
+    with pytest.raises(ValueError, match="trainable_only must be True or False"):
+        count_parameters(nn.Linear(2, 2), trainable_only="no")
