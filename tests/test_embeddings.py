@@ -215,3 +215,59 @@ def test_loss_decreases_on_toy_corpus():
     wv = train_skipgram(TOY, _tiny(epochs=20))
     assert wv.loss_history[-1] < wv.loss_history[0]
     assert wv.words[0] in ("the", "a") and wv.vectors.shape == (len(wv.words), 8)
+
+
+# --- bad input: clear errors instead of NaN, LinAlgError or IndexError --------------------------
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_pca_2d_names_nan_or_inf(value):
+    X = np.ones((3, 2))
+    X[1, 0] = value
+    with pytest.raises(ValueError, match="NaN or inf \\(first at row 1, column 0\\)"):
+        pca_2d(X)
+
+
+def test_pca_2d_refuses_what_is_not_numbers():
+    with pytest.raises(TypeError, match="matrix of numbers"):
+        pca_2d([["a", "b"], ["c", "d"]])
+
+
+@pytest.mark.parametrize("index, size", [(1.5, 3), (True, 3), (1, 3.0), ("1", 3)])
+def test_one_hot_needs_int_index_and_size(index, size):
+    with pytest.raises(ValueError, match="must be an int"):
+        one_hot(index, size)
+
+
+@pytest.mark.parametrize("window", [1.5, True, "2"])
+def test_cooccurrence_window_must_be_an_int(window):
+    with pytest.raises(ValueError, match="window must be an int"):
+        cooccurrence_matrix(["a", "b"], ["a", "b"], window=window)
+
+
+def test_cooccurrence_and_vocab_refuse_a_string_instead_of_a_word_list():
+    with pytest.raises(TypeError, match="not one string"):
+        cooccurrence_matrix("a b a", ["a", "b"])
+    with pytest.raises(TypeError, match="not a string"):
+        build_vocab("a b a")
+    with pytest.raises(ValueError, match="min_count must be an int"):
+        build_vocab(["a"], min_count=True)
+
+
+@pytest.mark.parametrize("k", [2.0, True, 0])
+def test_neighbours_k_must_be_a_positive_int(k):
+    wv = WordVectors(["a", "b", "c"], np.eye(3))
+    with pytest.raises(ValueError, match="k \\(how many words to return\\) must be an int >= 1"):
+        wv.neighbours("a", k=k)
+
+
+@pytest.mark.parametrize("field, value", [("dim", True), ("epochs", 2.0), ("batch_size", "64"),
+                                          ("lr", float("nan")), ("lr", "0.1"), ("subsample", None),
+                                          ("max_vocab", 10.0), ("seed", -1)])
+def test_config_fields_of_the_wrong_kind_are_named(field, value):
+    with pytest.raises(ValueError, match=f"SkipGramConfig.{field}"):
+        train_skipgram(["a", "b"] * 5, SkipGramConfig(**{field: value}))
+
+
+def test_config_must_be_a_skipgram_config():
+    with pytest.raises(TypeError, match="must be a SkipGramConfig"):
+        train_skipgram(["a", "b"] * 5, {"dim": 8})

@@ -183,3 +183,36 @@ def test_bad_ids_are_explained():
         head_scores(w)
     with pytest.raises(ValueError, match="one \\(L, H\\) table"):
         top_heads({"self": torch.ones(3)})
+
+
+def test_nan_attention_is_named_not_averaged():
+    w = PATTERNS["self"].clone()
+    w[..., 3, 2] = float("nan")
+    for fn in (previous_token_score, self_score, first_token_score):
+        with pytest.raises(ValueError, match="holds NaN"):
+            fn(w)
+
+
+@pytest.mark.parametrize("bad", ["attention", None])
+def test_attention_that_is_not_a_tensor_is_named(bad):
+    with pytest.raises(TypeError, match="must be a tensor of attention weights"):
+        previous_token_score(bad)
+
+
+@pytest.mark.parametrize("token_id", [1.5, True, "3", -1])
+def test_token_score_needs_an_int_token_id(token_id):
+    with pytest.raises(ValueError, match="token_id must be an int >= 0"):
+        token_score(PATTERNS["self"], IDS, token_id)
+
+
+@pytest.mark.parametrize("k", [1.0, True, 43])
+def test_offset_score_needs_an_int_k_below_t(k):
+    with pytest.raises(ValueError, match="k \\(how many tokens back\\) must be an int from 0 to 42"):
+        offset_score(PATTERNS["self"], k)
+
+
+def test_ids_as_text_are_refused():
+    with pytest.raises(TypeError, match="encode the text"):
+        same_token_score(PATTERNS["self"], "abc")
+    with pytest.raises(TypeError, match="encode the text"):
+        chance_scores("abc")

@@ -348,3 +348,71 @@ def test_samples_never_come_from_excluded_tokens(values, temperature, k, p, seed
     draws = sample_next(many, temperature, top_k=k, top_p=p,
                         generator=torch.Generator().manual_seed(seed))
     assert mask[draws].all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: a clear error instead of NaN or a raw torch error
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_count_bigram_refuses_nan_or_inf_counts(value):
+    with pytest.raises(ValueError, match="counts contain NaN or inf"):
+        CountBigram(torch.tensor([[value, 1.0], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="dtype torch.bool"):
+        CountBigram(torch.ones(2, 2, dtype=torch.bool))
+
+
+def test_softmax_of_plus_inf_is_named_not_nan():
+    for fn in (next_token_probs, sample_next, greedy_next):
+        with pytest.raises(ValueError, match=r"\+inf, which makes softmax undefined"):
+            fn([float("inf"), 1.0])
+
+
+@pytest.mark.parametrize("temperature", [1e-50, 1e-300, 5e-39])
+def test_a_temperature_below_float32_range_suggests_greedy(temperature):
+    for fn in (next_token_probs, sample_next, sampling_mask):
+        with pytest.raises(ValueError, match="too small to divide by in float32.*greedy"):
+            fn(torch.tensor([1.0, 2.0]), temperature=temperature)
+    with pytest.raises(ValueError, match="too small"):
+        CountBigram.fit(TOY, 3).generate(0, 3, temperature=temperature)
+
+
+def test_the_smallest_usable_temperature_still_gives_a_distribution():
+    probs = next_token_probs(torch.tensor([1.0, 2.0]), temperature=2e-38)
+    assert torch.equal(probs, torch.tensor([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("logits", ["abc", None, b"ab", ["a", "b"]])
+def test_greedy_next_and_sampling_refuse_text_as_logits(logits):
+    for fn in (greedy_next, next_token_probs):
+        with pytest.raises(TypeError, match="logits must be a tensor of scores"):
+            fn(logits)
+
+
+@pytest.mark.parametrize("loss", ["2.0", None, [1.0], True])
+def test_perplexity_refuses_what_is_not_a_loss(loss):
+    with pytest.raises(TypeError, match="loss must be a number or a tensor"):
+        perplexity(loss)
+
+
+def test_perplexity_names_a_nan_loss_and_overflows_to_inf():
+    for loss in (float("nan"), torch.tensor(float("nan"))):
+        with pytest.raises(ValueError, match="loss is NaN"):
+            perplexity(loss)
+    with pytest.raises(ValueError, match="dtype torch.int64"):
+        perplexity(torch.tensor(2))
+    assert perplexity(1000.0) == math.inf and perplexity(np.float32(0.0)) == 1.0
+
+
+@pytest.mark.parametrize("ids", ["0101", None])
+def test_bigram_ids_must_not_be_text(ids):
+    with pytest.raises(TypeError, match="sequence of integer token ids"):
+        CountBigram.fit(ids, 3)
+    with pytest.raises(TypeError, match="sequence of integer token ids"):
+        NeuralBigram(3)(ids)
+
+
+@pytest.mark.parametrize("targets", [torch.tensor([0.0, 1.0]), torch.tensor([True, False]), "ab"])
+def test_cross_entropy_targets_must_be_integer_ids(targets):
+    with pytest.raises((ValueError, TypeError), match="targets"):
+        cross_entropy(torch.zeros(2, 3), targets)

@@ -112,3 +112,44 @@ def test_lookup_scores_of_hand_made_patterns():
 def test_lookup_scores_needs_a_position_where_lookups_differ():
     with pytest.raises(ValueError, match="longer seq_len"):
         lookup_scores(torch.ones(1, 2, 2) / 2, LookupTask(seq_len=2, lookups=("previous", "first")))
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.0, True])
+def test_lookup_accuracy_needs_at_least_one_sequence(n):
+    model = AttentionOnlyModel(AttentionOnlyConfig())
+    with pytest.raises(ValueError, match="n \\(how many sequences to test on\\) must be an int >= 1"):
+        lookup_accuracy(model, LookupTask(), n=n)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"vocab_size": 10.0}, "vocab_size"), ({"vocab_size": True}, "vocab_size"),
+    ({"seq_len": 12.0}, "seq_len"), ({"lookups": ["previous", ["first"]]}, "lookups"),
+])
+def test_task_sizes_of_the_wrong_kind_say_what_to_fix(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        LookupTask(**kwargs)
+
+
+def test_batch_size_and_training_settings_must_be_ints():
+    task = LookupTask()
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+        task.batch(2.0)
+    model = AttentionOnlyModel(AttentionOnlyConfig())
+    with pytest.raises(ValueError, match="steps must be an int"):
+        train_lookup_model(model, task, steps=1.5)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        train_lookup_model(model, task, steps=1, lr=float("nan"))
+    with pytest.raises(ValueError, match="AttentionOnlyConfig.d_model must be an int"):
+        AttentionOnlyConfig(d_model=48.0)
+
+
+def test_model_and_decode_refuse_float_or_out_of_range_tokens():
+    model = AttentionOnlyModel(AttentionOnlyConfig())
+    with pytest.raises(ValueError, match="integer token ids"):
+        model(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="ids in \\[0, 10\\)"):
+        model(torch.full((1, 4), 10))
+    with pytest.raises(ValueError, match="token id 12 is not one of this task's 10 letters"):
+        LookupTask().decode([1, 12])
+    with pytest.raises(ValueError, match="must be attention weights"):
+        lookup_scores(torch.ones(3, 5, 5), LookupTask())

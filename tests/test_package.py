@@ -56,3 +56,23 @@ def test_notebook_threads_leaves_one_core_free(monkeypatch):
         monkeypatch.setattr(llmlab.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)),
                             raising=False)
         assert llmlab.notebook_threads(most) == expected, (cores, most)
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**70])
+def test_set_seed_beyond_64_bits_is_named(seed):
+    with pytest.raises(ValueError, match="beyond 64 bits.*2\\*\\*64 - 1"):
+        llmlab.set_seed(seed)
+
+
+@pytest.mark.parametrize("seed", [1.0, True, "1", None])
+def test_set_seed_needs_an_int(seed):
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        llmlab.set_seed(seed)
+
+
+def test_set_seed_accepts_the_largest_64_bit_seed_and_numpy_ints():
+    llmlab.set_seed(2**64 - 1)
+    llmlab.set_seed(np.int64(7))
+    a = torch.rand(2)
+    llmlab.set_seed(7)
+    assert torch.equal(a, torch.rand(2))
