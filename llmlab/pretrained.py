@@ -17,7 +17,7 @@ from types import MappingProxyType
 import torch
 
 from llmlab.checkpoint import load_checkpoint
-from llmlab.data import data_dir, verify
+from llmlab.data import _restore_hint, data_dir, verify
 from llmlab.gpt import GPT
 from llmlab.tokenizers import Tokenizer, load_tokenizer
 
@@ -38,9 +38,8 @@ def pretrained_files(name: str = "shakespeare_char") -> tuple[Path, Path]:
     paths = tuple(root / rel for rel in PRETRAINED[name])
     for rel, path in zip(PRETRAINED[name], paths):
         if not path.is_file():
-            raise FileNotFoundError(f"the pretrained model {name!r} is missing data/{rel}: restore "
-                                    f"it with `git checkout -- data/{rel}` (or copy it again from "
-                                    "the course repository)")
+            raise FileNotFoundError(f"the pretrained model {name!r} is missing data/{rel}. "
+                                    f"{_restore_hint(root, rel)}")
         verify(path)  # ChecksumError naming the file and how to restore it
     return paths
 
@@ -52,6 +51,6 @@ def load_pretrained(name: str = "shakespeare_char", device="cpu") -> tuple[GPT, 
     tokenizer = load_tokenizer(tokenizer_file)
     if tokenizer.vocab_size != model.config.vocab_size:  # only if the two files were mixed up
         raise ValueError(f"{tokenizer_file.name} has {tokenizer.vocab_size} tokens but the model in "
-                         f"{weights.name} expects {model.config.vocab_size}: restore both files "
-                         "with `git checkout -- data/pretrained/`")
+                         f"{weights.name} expects {model.config.vocab_size}: the two files were "
+                         f"mixed up. {_restore_hint(weights.parent.parent, 'pretrained/')}")
     return model.to(torch.device(device)).eval(), tokenizer

@@ -83,7 +83,8 @@ def test_the_copy_loads_and_a_corrupted_checkpoint_fails_its_checksum(tmp_path, 
     data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the weights
     weights.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match=r"data/pretrained/shakespeare_char\.pt is corrupted.*"
-                                            r"git checkout -- data/pretrained/shakespeare_char\.pt"):
+                                            r"Copy pretrained/shakespeare_char\.pt from the course repository's data/ "
+                                            r"folder into .* again \(LLMLAB_DATA points there"):
         load_pretrained("shakespeare_char")
 
 
@@ -91,11 +92,12 @@ def test_an_edited_tokenizer_and_a_missing_file_say_how_to_restore_them(tmp_path
     copy = _copy_pretrained(tmp_path, monkeypatch)
     tok = copy / "pretrained/shakespeare_char.tokenizer.json"
     tok.write_text(tok.read_text().replace('"char"', '"char" '))
-    with pytest.raises(ChecksumError, match=r"shakespeare_char\.tokenizer\.json.*git checkout"):
+    with pytest.raises(ChecksumError, match=r"shakespeare_char\.tokenizer\.json.*Copy pretrained/"
+                                            r"shakespeare_char\.tokenizer\.json from"):
         load_pretrained()
     (copy / "pretrained/shakespeare_char.pt").unlink()
     with pytest.raises(FileNotFoundError, match=r"missing data/pretrained/shakespeare_char\.pt.*"
-                                                r"git checkout"):
+                                                r"Copy pretrained/shakespeare_char\.pt from"):
         load_pretrained()
 
 
