@@ -11,6 +11,7 @@ import importlib
 import os
 import re
 import secrets
+import warnings
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 import llmlab
+from llmlab._checkpoint_files import plain_data, remove_stale_temporaries
+from llmlab._pickle_globals import foreign_globals
 
 __all__ = ["CHECKPOINT_VERSION", "CheckpointError", "Checkpoint", "TrainState", "save_checkpoint",
            "load_checkpoint", "unwrap_model", "rng_state", "restore_rng_state"]
@@ -106,6 +109,10 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
                     elapsed_s: float = 0.0) -> Path:
     """Write a checkpoint atomically: a temporary file in the same folder, fsync, then os.replace."""
     path = Path(path)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"save_checkpoint needs the model itself (an nn.Module), got "
+                        f"{type(model).__name__}" + (" (a state_dict?)" if isinstance(model, dict)
+                                                     else "") + ": pass the model, not its weights")
     model = unwrap_model(model)
     data = {
         "format": _FORMAT,
@@ -123,7 +130,10 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
         "extra": dict(extra or {}),
         "elapsed_s": float(elapsed_s),
     }
+    # Never write a file the loader rejects: weights-only loading reads tensors and plain values.
+    data = {k: plain_data(v, k) for k, v in data.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     # The temporary file lives in the same folder so os.replace is a rename on one file system:
     # readers see the old checkpoint or the new one, never half of one (even after a crash).
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -156,26 +166,35 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _reason(error: Exception) -> str:
+    """torch's reason for a failed load, without its paragraph about weights_only (never the fix)."""
+    text = str(error)
+    found = re.search(r"WeightsUnpickler error:\s*(.*?)\s*(?:\n\n|$)", text, re.S)
+    lines = [found.group(1)] if found else text.strip().splitlines()
+    lines = [ln for ln in lines if ln.strip() and "weights_only" not in ln]
+    return f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
+
+
 def _read(path: Path, map_location) -> dict:
     """torch.load with weights_only=True, turning every failure into a CheckpointError naming the file."""
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train with "
                                 "TrainConfig(checkpoint_path=...) to write one")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on pickle protocols: our message says more
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, garbage bytes, pickled objects: all one clear message
-        text = str(e)
-        # torch wraps the unpickler's reason in a long paragraph; keep only the reason itself.
-        found = re.search(r"WeightsUnpickler error:\s*(.*?)\s*(?:\n\n|$)", text, re.S)
-        reason = found.group(1) if found else (text.strip().splitlines() or [""])[0]
-        reason = f"{type(e).__name__}: {reason.split(' was not an allowed')[0]}".rstrip(": ")
-        if "Unsupported global" in reason:
+        foreign = foreign_globals(path)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise CheckpointError(
-                f"{path} holds Python objects other than tensors and plain containers, so it is "
-                f"not loaded (weights_only=True keeps a file from running code): {reason}. "
-                "Save checkpoints with llmlab.checkpoint.save_checkpoint") from None
+                f"{path} holds Python objects that are not tensors ({shown}), so it was refused "
+                "for safety: loading such a file can run any code, and nothing in it was run. "
+                "Load only checkpoints written by llmlab (train or save_checkpoint), and do not "
+                "trust this file") from None
         raise CheckpointError(
-            f"{path} is not a readable checkpoint: it is truncated or corrupted ({reason}). "
+            f"{path} is not a readable checkpoint: it is truncated or corrupted ({_reason(e)}). "
             "Use an earlier checkpoint, or train again to write a new one") from None
     if not isinstance(data, dict) or data.get("format") != _FORMAT:
         raise CheckpointError(f"{path} is not an llmlab checkpoint (no format marker; a bare "
@@ -214,11 +233,25 @@ def _build_model(path: Path, data: dict) -> nn.Module:
     if module_name.split(".")[0] != "llmlab":
         raise CheckpointError(f"{path} holds a {data.get('model_class')!r}, which llmlab cannot "
                               "rebuild by itself: build that model, then pass it as model=...")
-    cls = getattr(importlib.import_module(module_name), class_name, None)
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+    except ImportError:
+        cls = None
     if cls is None or not hasattr(cls, "from_config_dict"):
-        raise CheckpointError(f"{path} holds a {data['model_class']!r}, which has no "
-                              "from_config_dict: build the model yourself and pass it as model=...")
+        raise CheckpointError(f"{path} holds a {data['model_class']!r}, which this llmlab "
+                              f"({llmlab.__version__}) does not have or cannot rebuild from its "
+                              "config: build the model yourself and pass it as model=...")
     return cls.from_config_dict(data["model_config"])
+
+
+def _check_optimizer(path: Path, optimizer, model: nn.Module) -> None:
+    """Raise unless optimizer updates exactly this model's parameters (not another model's)."""
+    mine = {id(p) for p in model.parameters()}
+    theirs = [p for g in optimizer.param_groups for p in g["params"]]
+    if any(id(p) not in mine for p in theirs):
+        raise CheckpointError(f"the optimizer passed to load_checkpoint({str(path)!r}) updates the "
+                              "parameters of another model: create it from this model, e.g. "
+                              "make_optimizer(model, config), then load")
 
 
 def load_checkpoint(path, model: nn.Module | None = None,
@@ -243,7 +276,12 @@ def load_checkpoint(path, model: nn.Module | None = None,
         if data["optimizer_state"] is None:
             raise CheckpointError(f"{path} has no optimizer state (it was saved without one): "
                                   "create a fresh optimizer instead of loading one")
-        optimizer.load_state_dict(data["optimizer_state"])
+        _check_optimizer(path, optimizer, target)
+        try:
+            optimizer.load_state_dict(data["optimizer_state"])
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise CheckpointError(f"{path}'s optimizer state does not fit this optimizer ({e}): "
+                                  "build it with llmlab.training.make_optimizer(model, config)") from None
     return Checkpoint(path=path, model=model, model_config=data["model_config"], step=data["step"],
                       train_config=data["train_config"], history=data["history"],
                       step_losses=data["step_losses"], optimizer_state=data["optimizer_state"],

@@ -16,6 +16,8 @@ from types import MappingProxyType
 
 import torch
 
+from llmlab import get_device
+from llmlab._validate_training import resolve_device
 from llmlab.checkpoint import load_checkpoint
 from llmlab.data import _restore_hint, data_dir, verify
 from llmlab.gpt import GPT
@@ -46,6 +48,7 @@ def pretrained_files(name: str = "shakespeare_char") -> tuple[Path, Path]:
 
 def load_pretrained(name: str = "shakespeare_char", device="cpu") -> tuple[GPT, Tokenizer]:
     """Load a shipped pretrained GPT (in eval mode, on device) and its tokenizer; see PRETRAINED."""
+    device = resolve_device(device, get_device)  # a missing GPU fails before anything is read
     weights, tokenizer_file = pretrained_files(name)
     model = load_checkpoint(weights, map_location="cpu").model  # rebuilt from the saved GPTConfig
     tokenizer = load_tokenizer(tokenizer_file)
@@ -53,4 +56,4 @@ def load_pretrained(name: str = "shakespeare_char", device="cpu") -> tuple[GPT, 
         raise ValueError(f"{tokenizer_file.name} has {tokenizer.vocab_size} tokens but the model in "
                          f"{weights.name} expects {model.config.vocab_size}: the two files were "
                          f"mixed up. {_restore_hint(weights.parent.parent, 'pretrained/')}")
-    return model.to(torch.device(device)).eval(), tokenizer
+    return model.to(device).eval(), tokenizer

@@ -25,6 +25,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from llmlab import get_device, set_seed
+from llmlab._validate_training import check_writable, resolve_device
 from llmlab.checkpoint import load_checkpoint, save_checkpoint
 from llmlab.data import load_text, train_val_split
 from llmlab.gpt import GPT, GPTConfig
@@ -94,6 +95,18 @@ def _make_tokenizer(data: dict, text: str):
     return _TOKENIZERS[data["tokenizer"]].train(text)
 
 
+def _read_text_file(path: Path) -> str:
+    """The text of --text-file, or exit naming the file if it is missing or not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        sys.exit(f"error: --text-file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at "
+                 f"offset {e.start} cannot be decoded): save it as UTF-8, e.g. "
+                 f"`iconv -f latin1 -t utf-8 {path} > {path.stem}.utf8{path.suffix}`")
+    except OSError as e:
+        sys.exit(f"error: cannot read --text-file {path}: {e.strerror or e}")
+
+
 def _run(args, rank: int, world: int, local_rank: int) -> int:
     """Build (or reload) tokenizer, model and config, train, save; return the exit status."""
     main = rank == 0
@@ -104,6 +117,8 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
             tqdm.write(message)
 
     out, tok_file = Path(args.out), tokenizer_path(args.out)
+    if out.is_dir():
+        sys.exit(f"error: --out {out} is a folder: give a file name inside it, e.g. {out / 'run.pt'}")
     model_given = _given(args, [f.name for f in _MODEL_FIELDS])
     train_given = _given(args, [f.name for f in _TRAIN_FIELDS])
     state, saved_data = None, {}
@@ -127,9 +142,15 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
     else:
         train_settings = train_given
     data = {**_DATA_DEFAULTS, **saved_data, **_given(args, list(_DATA_DEFAULTS))}
+    # Settings, device and --out are checked before the (possibly slow) tokenizer training.
+    config = TrainConfig.from_dict({**train_settings, "checkpoint_path": str(out)})
+    if world > 1 and torch.cuda.is_available() and config.device in ("auto", "cuda"):
+        config.device = f"cuda:{local_rank}"  # one GPU per process
+    device = resolve_device(config.device, get_device)
+    if main:
+        check_writable(out)
 
-    text = (Path(data["text_file"]).read_text(encoding="utf-8") if data["text_file"]
-            else load_text(data["corpus"]))
+    text = _read_text_file(Path(data["text_file"])) if data["text_file"] else load_text(data["corpus"])
     if args.resume:
         if not tok_file.is_file():
             sys.exit(f"error: the tokenizer of {out} is missing (expected {tok_file}): restore it")
@@ -139,9 +160,6 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
     train_ids, val_ids = train_val_split(torch.tensor(tokenizer.encode(text), dtype=torch.long),
                                          data["val_fraction"])
 
-    config = TrainConfig.from_dict({**train_settings, "checkpoint_path": str(out)})
-    if world > 1 and torch.cuda.is_available() and config.device in ("auto", "cuda"):
-        config.device = f"cuda:{local_rank}"  # one GPU per process
     if state is None:
         set_seed(config.seed)  # every rank builds the same initial weights
         model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=config.block_size,
@@ -151,7 +169,7 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
             tokenizer.save(tok_file)
     say(f"llmlab.train: {model.num_parameters(non_embedding=False):,} parameters, "
         f"{len(train_ids):,} training tokens, vocab {tokenizer.vocab_size}, "
-        f"{world} process(es), device {get_device() if config.device == 'auto' else config.device}")
+        f"{world} process(es), device {device}")
 
     def report(history):
         """Print the latest evaluation (train() calls this after each one)."""
@@ -162,6 +180,7 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
     result = train(model, train_ids, val_ids, config, callback=report,
                    progress=not args.no_progress, state=state,
                    checkpoint_extra={"data": data, "tokenizer_file": tok_file.name})
+    args.trained = True  # from here on the checkpoint at --out holds the run
     if result.interrupted:
         say(f"interrupted at step {result.step}; saved {out}. Continue with --resume")
         return 130  # the usual exit status after Ctrl-C
@@ -195,8 +214,16 @@ def main(argv=None) -> int:
         if use_cuda:
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    args.trained = False
     try:
         return _run(args, rank, world, local_rank)
+    except KeyboardInterrupt:  # train() itself turns Ctrl-C into a clean stop; this is before/after
+        if args.trained:
+            print(f"interrupted after training: {args.out} holds the run", file=sys.stderr)
+        else:
+            print("interrupted before training started: nothing was trained and {args.out} "
+                  "was not written. Run the command again to start", file=sys.stderr)
+        return 130
     except (ValueError, KeyError, OSError) as e:  # bad settings or files: the message says the fix
         sys.exit(f"error: {e.args[0] if isinstance(e, KeyError) else e}")
     finally:

@@ -5,7 +5,8 @@ bar, evaluates train and validation loss every eval_interval steps, calls an opt
 (e.g. a LivePlot) with the history so far, and writes checkpoints. Interrupting it (Ctrl-C or the
 notebook's stop button) ends training cleanly after the current step (press twice to stop at
 once): the model and its history are returned with interrupted=True, and a final checkpoint is
-written if checkpoints are on. Nothing is lost, and the run resumes exactly.
+written if checkpoints are on. No Ctrl-C can cut a checkpoint being written: nothing is lost, and
+the run resumes exactly.
 
 Any model fits whose forward(x, targets) returns the loss as `.loss` (GPT's GPTOutput) or as the
 second item of a tuple (NeuralBigram's (logits, loss)).
@@ -29,6 +30,9 @@ from tqdm.auto import tqdm
 from llmlab import get_device
 from llmlab.checkpoint import (TrainState, load_checkpoint, restore_rng_state, rng_state,
                                save_checkpoint, unwrap_model)
+from llmlab._validate_input import as_int
+from llmlab._validate_training import (check_state_fits, check_train_config, check_writable,
+                                      resolve_device)
 from llmlab.data import random_batch
 
 __all__ = ["TrainConfig", "TrainState", "TrainResult", "lr_at", "make_optimizer",
@@ -61,24 +65,7 @@ class TrainConfig:
     checkpoint_interval: int = 0  # also save every this many steps; 0 = only at the end / on stop
 
     def __post_init__(self):
-        for name in ("max_steps", "batch_size", "block_size", "eval_interval", "eval_steps",
-                     "log_interval", "warmup_steps", "checkpoint_interval", "seed"):
-            value, least = getattr(self, name), 0 if name in (
-                "warmup_steps", "checkpoint_interval", "seed") else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"TrainConfig.{name} must be an int >= {least}, got {value!r}")
-        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "beta1", "beta2"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value < 0:
-                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value!r}")
-        if self.lr <= 0 or self.min_lr > self.lr:
-            raise ValueError(f"need 0 < min_lr <= lr, got lr={self.lr} and min_lr={self.min_lr}: "
-                             "the schedule decays from lr down to min_lr")
-        if not (self.beta1 < 1 and self.beta2 < 1):
-            raise ValueError(f"beta1 and beta2 must be below 1, got {self.beta1} and {self.beta2}")
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"TrainConfig.dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        check_train_config(self, _DTYPES)  # plain ints / floats, in range; warm-up within the run
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -166,6 +153,7 @@ def _loss_of(output) -> torch.Tensor:
 def estimate_loss(model: nn.Module, ids, batch_size: int, block_size: int, eval_steps: int = 20,
                   seed: int = 0, device=None, dtype: str = "float32") -> float:
     """Mean loss over eval_steps random batches, in eval mode without gradients (the mode is restored)."""
+    eval_steps = as_int(eval_steps, "eval_steps", 1)  # 0 batches would be a division by zero
     device = torch.device(device) if device is not None else next(model.parameters()).device
     # A fresh generator with a fixed seed: every evaluation sees the same batches, so two points
     # on the curve differ because the model changed, not because the batches did.
@@ -226,11 +214,12 @@ class _StopRequest:
 
     def __init__(self, enabled: bool):
         self.requested = False
+        self.saving = False  # while True, no interrupt may cut the checkpoint being written
         self._enabled = enabled and threading.current_thread() is threading.main_thread()
         self._previous = None
 
     def _handler(self, signum, frame) -> None:
-        if self.requested:  # pressed twice: do not wait for the step
+        if self.requested and not self.saving:  # pressed twice: do not wait for the step
             raise KeyboardInterrupt
         self.requested = True
 
@@ -263,7 +252,10 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from, model)
         config, state = config or TrainConfig.from_dict(ckpt.train_config), ckpt.state
-    config = config or TrainConfig()
+    config = TrainConfig() if config is None else config
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}: for a dict d, "
+                        "pass TrainConfig(**d)")
     if state is not None and state.step > config.max_steps:
         raise ValueError(f"the run is already at step {state.step}, past max_steps="
                          f"{config.max_steps}: raise max_steps to train further")
@@ -276,8 +268,10 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     vocab_size = getattr(model_config, "vocab_size", getattr(raw, "vocab_size", None))
     train_ids = _as_ids(train_ids, "train_ids", config, vocab_size)
     val_ids = None if val_ids is None else _as_ids(val_ids, "val_ids", config, vocab_size)
-    device = get_device() if config.device == "auto" else torch.device(config.device)
+    device = resolve_device(config.device, get_device)
     _autocast(device, config.dtype)  # fail now, not after the first batch
+    if config.checkpoint_path is not None and _distributed()[0] == 0:
+        check_writable(config.checkpoint_path)  # now, not after the last step
 
     rank, world = _distributed()
     main = rank == 0  # only one process talks, evaluates and saves
@@ -296,6 +290,7 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     else:
         step, elapsed0 = state.step, state.elapsed_s
         history, step_losses = list(state.history), list(state.step_losses)
+        check_state_fits(state, [p for g in optimizer.param_groups for p in g["params"]])
         # A copy: AdamW updates its moments in place, and state must stay a snapshot.
         optimizer.load_state_dict(copy.deepcopy(state.optimizer_state))
         for group in optimizer.param_groups:  # this config's settings win over the saved ones
@@ -312,11 +307,15 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     start = time.perf_counter() - elapsed0
 
     def save(at_step: int) -> None:
-        """Write a checkpoint of the run as it is now (rank 0 only)."""
+        """Write a checkpoint of the run as it is now (rank 0 only), deaf to a second Ctrl-C."""
         if main and config.checkpoint_path is not None:
-            save_checkpoint(config.checkpoint_path, raw, optimizer, at_step, asdict(config),
-                            history, step_losses, rng_state(gen, device), checkpoint_extra,
-                            time.perf_counter() - start)
+            saving, stop.saving = stop.saving, True
+            try:
+                save_checkpoint(config.checkpoint_path, raw, optimizer, at_step, asdict(config),
+                                history, step_losses, rng_state(gen, device), checkpoint_extra,
+                                time.perf_counter() - start)
+            finally:
+                stop.saving = saving
 
     bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step",
                disable=not (progress and main), dynamic_ncols=True)
@@ -376,9 +375,18 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
         # torchrun) lands inside a step, which may then be partly applied: still a usable model.
         interrupted = True
     finally:
-        stop.restore()
+        stop.saving = True  # from here on Ctrl-C only waits: the final save must complete
         bar.close()
-    save(step)
+    try:
+        while True:
+            try:
+                stop.saving = True
+                save(step)
+                break
+            except KeyboardInterrupt:  # landed before `saving` was set; the save never started
+                interrupted = True
+    finally:
+        stop.restore()
     new_state = TrainState(step, optimizer.state_dict(), rng_state(gen, device), history,
                            step_losses, time.perf_counter() - start)
     return TrainResult(model, history, step_losses, step, interrupted, new_state)

@@ -16,7 +16,8 @@ from llmlab.train import main, tokenizer_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
-        "--batch-size", "4", "--eval-steps", "2", "--device", "cpu", "--no-progress"]
+        "--batch-size", "4", "--eval-steps", "2", "--warmup-steps", "2", "--device", "cpu",
+        "--no-progress"]
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ def test_estimate_loss_restores_mode_and_builds_no_graph():
 
 
 def test_bfloat16_autocast_runs_on_cpu():
-    result = train(tiny_gpt(), TRAIN_IDS, VAL_IDS, quick_config(max_steps=3, dtype="bfloat16"),
+    result = train(tiny_gpt(), TRAIN_IDS, VAL_IDS, quick_config(max_steps=3, warmup_steps=1, dtype="bfloat16"),
                    progress=False)
     assert result.step == 3 and all(math.isfinite(x) for x in result.step_losses)
 
@@ -328,8 +328,8 @@ def test_checkpoint_round_trip(tmp_path):
     # Weight tying survives the round trip: one table, not two copies.
     assert loaded.model.lm_head.weight is loaded.model.transformer.wte.weight
 
-    other_opt = make_optimizer(tiny_gpt(seed=3), config)
     into = tiny_gpt(seed=3)
+    other_opt = make_optimizer(into, config)
     load_checkpoint(path, model=into, optimizer=other_opt)
     assert torch.equal(into.lm_head.weight, model.lm_head.weight)
     saved_moments = opt.state_dict()["state"][0]["exp_avg"]
@@ -367,7 +367,7 @@ def test_corrupted_checkpoints_fail_clearly_naming_the_file(tmp_path):
         load_checkpoint(bare)
     pickled = tmp_path / "pickled.pt"
     torch.save({"format": "llmlab-checkpoint", "config": TrainConfig()}, pickled)
-    with pytest.raises(CheckpointError, match="weights_only"):
+    with pytest.raises(CheckpointError, match=r"TrainConfig\), so it was refused for safety"):
         load_checkpoint(pickled)
     future = tmp_path / "future.pt"
     torch.save({"format": "llmlab-checkpoint", "version": 99}, future)
