@@ -252,7 +252,9 @@ for ch in ["a", "é", "猫", "🙂"]:
 # %% [markdown]
 # The price is length: a byte is an even smaller piece of text than a character, so sequences get
 # even longer. **Byte-pair encoding (BPE)** keeps the safety of bytes and wins back the length.
-# Start from the bytes; find the pair of neighbouring tokens that occurs most often in the training
+# It began as a compression algorithm (Gage, 1994), was turned into a subword tokenizer for
+# translation by Sennrich, Haddow & Birch (2016), and GPT-2 (Radford et al., 2019) made it
+# byte-level, starting from the 256 bytes rather than from characters. Start from the bytes; find the pair of neighbouring tokens that occurs most often in the training
 # text; glue it into a new token with the next free id (256, 257, ...); repeat until the vocabulary
 # has the size you want. Frequent words end up as a single token, rare words as a few pieces, and
 # any new word can still be spelled, byte by byte.
@@ -650,25 +652,36 @@ for i, centre in enumerate(example):
 # - **Negatives** are drawn in proportion to $\text{count}(w)^{0.75}$ rather than $\text{count}(w)$.
 #   The power flattens the distribution: frequent words are still drawn most, but rare words get
 #   a bigger share than their raw frequency.
-# - **Subsampling**: a very frequent word $w$, with frequency $f(w)$ (its share of the corpus), is
-#   kept only with probability $\min(1, \sqrt{t / f(w)})$, with $t = 10^{-3}$. "the" near "sister"
-#   says little, and there are millions of such pairs. Dropping most of them makes training faster
-#   and the vectors better.
+# - **Subsampling**: each occurrence of a very frequent word $w$, with frequency $f(w)$ (its share
+#   of the corpus), is dropped at random before pairs are made. "the" near "sister" says little,
+#   and there are millions of such pairs. Dropping most of them makes training faster and the
+#   vectors better.
 #
-# Here is what both do to a few words of our corpus:
+# The paper discards an occurrence with probability $1 - \sqrt{t / f(w)}$, i.e. keeps it with
+# probability $\min(1, \sqrt{t / f(w)})$, and suggests a threshold $t$ around $10^{-5}$ for corpora
+# of billions of words. `llmlab.embeddings.train_skipgram` uses exactly this keep probability, with
+# `SkipGramConfig.subsample` $= t = 10^{-3}$: our corpus has under a million words (printed
+# below), and a smaller $t$ would throw away too much of it. (The word2vec C code uses a gentler variant,
+# keep probability $\sqrt{t / f(w)} + t / f(w)$, also with default $t = 10^{-3}$; the last column
+# below shows it for comparison, but we do not use it.)
+#
+# Here is what negative sampling and subsampling do to a few words of our corpus:
 
 # %%
 corpus = load_embedding_corpus(quick=QUICK)   # Austen's novels; in full mode also WikiText-2
 vocab_all, counts_all = build_vocab(corpus)
 freq = counts_all / counts_all.sum()
 noise = freq ** 0.75 / (freq ** 0.75).sum()
-keep = np.minimum(1.0, np.sqrt(1e-3 / freq))
+t = default_config(quick=QUICK).subsample            # the threshold train_skipgram uses
+assert t == 1e-3 and len(corpus) < 1_000_000
+keep = np.minimum(1.0, np.sqrt(t / freq))            # the paper's keep probability (ours)
+keep_c = np.minimum(1.0, np.sqrt(t / freq) + t / freq)  # the word2vec C code's variant
 where = {w: i for i, w in enumerate(vocab_all)}
-print(f"{len(corpus):,} words, {len(vocab_all):,} distinct")
-print(f"{'word':>10} {'count':>8} {'share':>8} {'share^0.75':>11} {'kept':>6}")
+print(f"{len(corpus):,} words, {len(vocab_all):,} distinct, t = {t:g}")
+print(f"{'word':>10} {'count':>8} {'share':>8} {'share^0.75':>11} {'kept':>6} {'kept (C code)':>14}")
 for w in ["the", "her", "very", "sister", "letter", "picturesque"]:
     i = where[w]
-    print(f"{w:>10} {counts_all[i]:8,} {freq[i]:8.3%} {noise[i]:11.3%} {keep[i]:6.0%}")
+    print(f"{w:>10} {counts_all[i]:8,} {freq[i]:8.3%} {noise[i]:11.3%} {keep[i]:6.0%} {keep_c[i]:14.0%}")
 
 # %% [markdown]
 # ### The loss is logistic regression

@@ -7,8 +7,8 @@
 # twice: first by counting, then as a neural network trained by gradient descent. On the way you
 # meet the ideas that every later lesson reuses: **softmax**, **cross-entropy**, **perplexity**,
 # **gradient descent** and **sampling**. The lesson ends by showing, with numbers and pictures,
-# what a model with a one-character memory cannot do, which is the problem attention solves in
-# lesson 03.
+# what a model with a one-character memory cannot do, and why counting longer contexts does not
+# fix it: the problem that neural language models, and then attention (lesson 03), address.
 #
 # **What you will learn**
 #
@@ -244,12 +244,25 @@ plot_bigram_matrix(bigram.probs[rows][:, rows], list(shown))
 # means the model is, on average, as unsure as if it were choosing uniformly among 12 characters.
 # A model that knows nothing and spreads its probability evenly over all $V$ characters has loss
 # $\ln V$ and perplexity exactly $V$.
+#
+# **Bits per character** is the same loss with base-2 logs: $\text{loss} / \ln 2$. It reads as the
+# average number of bits an ideal compressor driven by the model would spend per character, and
+# it is the usual way to report character-level models.
 
 # %%
 p_next = bigram.probs[val_ids[:-1], val_ids[1:]]    # (N_val - 1,) P(actual next | previous)
 loss_by_hand = -torch.log(p_next).mean()
 assert math.isclose(loss_by_hand.item(), bigram.loss(val_ids), rel_tol=1e-4)
-print(f"bigram validation loss: {loss_by_hand:.4f} nats, perplexity {perplexity(loss_by_hand):.2f}")
+
+
+def bits_per_char(loss_nats):
+    """The loss in bits per character: a per-character loss in nats divided by ln 2."""
+    return float(loss_nats) / math.log(2)
+
+
+assert math.isclose(bits_per_char(loss_by_hand), -torch.log2(p_next).mean().item(), rel_tol=1e-4)
+print(f"bigram validation loss: {loss_by_hand:.4f} nats = {bits_per_char(loss_by_hand):.4f} bits "
+      f"per character, perplexity {perplexity(loss_by_hand):.2f}")
 
 # %% [markdown]
 # Three models of increasing knowledge, scored on the validation text. The *unigram* model knows
@@ -264,11 +277,19 @@ scores = {
     "bigram (previous character)": bigram.loss(val_ids),
 }
 for name, loss in scores.items():
-    print(f"{name:32}  loss {loss:.3f} nats   perplexity {perplexity(loss):5.2f}")
+    print(f"{name:32}  loss {loss:.3f} nats = {bits_per_char(loss):.3f} bits/char   "
+          f"perplexity {perplexity(loss):5.2f}")
 
 # %% [markdown]
 # Looking one character back takes the model from "one of 65" to "one of about 12". Keep that
 # number in mind: section 7 asks how much further more context can go.
+#
+# A caution before comparing numbers across models: loss and perplexity are *per token*, so they
+# depend on what a token is. A word-level model has a larger vocabulary and far fewer tokens per
+# text than ours, so its perplexity per word is much higher even if it predicts the text just as
+# well. Perplexities of models with different tokenizers are therefore not comparable. Compare the
+# total loss of the same text instead, divided by its number of characters or bytes: bits per
+# character (or per byte) does not depend on the tokenizer.
 #
 # ### Logits and softmax
 #
@@ -418,7 +439,8 @@ best_train = unsmoothed.loss(train_ids)
 recent = sum(losses[-10:]) / 10
 print(f"{STEPS} steps: training loss {losses[0]:.3f} -> {recent:.3f} (mean of the last 10 batches); "
       f"the count model's minimum is {best_train:.3f}")
-print(f"validation loss: neural {neural_val.item():.3f}, counted (add-one) {bigram.loss(val_ids):.3f}")
+print(f"validation loss: neural {neural_val.item():.3f} ({bits_per_char(neural_val):.3f} bits/char), "
+      f"counted (add-one) {bigram.loss(val_ids):.3f} ({bits_per_char(bigram.loss(val_ids)):.3f} bits/char)")
 assert recent < losses[0] - 1.0                                    # learning happened
 assert neural_val.item() < bigram.loss(val_ids) + (0.15 if QUICK else 0.06)
 
@@ -466,8 +488,9 @@ print(repr(tokenizer.decode(out)))
 # - **temperature** $T$ divides the logits: $\operatorname{softmax}(z / T)$. $T < 1$ sharpens the
 #   distribution ($T \to 0$ becomes greedy), $T > 1$ flattens it ($T \to \infty$ becomes uniform).
 #   Dividing by a positive number never changes the order of the tokens.
-# - **top-k** keeps only the $k$ most likely tokens, then renormalises.
-# - **top-p** (*nucleus sampling*) keeps the smallest set of most likely tokens whose probabilities
+# - **top-k** keeps only the $k$ most likely tokens, then renormalises (used for story generation
+#   by Fan, Lewis & Dauphin, 2018).
+# - **top-p** (*nucleus sampling*, Holtzman et al., 2020) keeps the smallest set of most likely tokens whose probabilities
 #   add up to at least $p$, then renormalises. The cut-off adapts: few tokens survive when the model
 #   is sure, many when it is not.
 #
@@ -581,9 +604,11 @@ for T, top_p in ((1.0, None), (0.6, 0.9)):
 # differently: "What is your nam" wants an `e`, and "I am" wants a space. Both end in `m`, so the
 # bigram gives them *the same* distribution. It cannot do otherwise.
 #
-# To see what more context buys, we count longer contexts. An **n-gram model** (here: context of
-# $n$ characters) conditions on the previous $n$ characters and is built exactly like the bigram:
-# count every (context, next) pair, add $k$, normalise. There are $V^n$ possible contexts, far too
+# To see what more context buys, we count longer contexts. A model that conditions on the previous
+# $n$ characters counts runs of $n + 1$ characters (the context and the next one), so it is called
+# an **$(n+1)$-gram model**: the bigram has $n = 1$ character of context, the unigram $n = 0$, and
+# $n = 4$ gives a 5-gram. Below, $n$ always means the number of characters of context. The model is
+# built exactly like the bigram: count every (context, next) pair, add $k$, normalise. There are $V^n$ possible contexts, far too
 # many for a table, so we store only the pairs that occur, as sorted arrays, and look them up by
 # binary search. Each context of $n$ ids is encoded as one integer, its digits in base $V$.
 
@@ -603,7 +628,7 @@ def lookup(sorted_keys, counts, queries):
 
 
 class CountNGram:
-    """P(next | previous n ids) by counting, with add-k smoothing; only seen pairs are stored."""
+    """P(next | previous n ids), an (n+1)-gram model, by counting with add-k smoothing; stores only seen pairs."""
 
     def __init__(self, ids, n, k=0.01):
         self.n, self.k = n, k
@@ -629,16 +654,16 @@ class CountNGram:
         return self.prob(key.repeat(V), torch.arange(V))                  # (V,)
 
 
-# With n = 1 this is our bigram: the two implementations must agree.
+# With n = 1 character of context this is our bigram (a 2-gram): the two implementations must agree.
 assert math.isclose(CountNGram(train_ids, 1, k=1.0).loss(val_ids), bigram.loss(val_ids), rel_tol=1e-6)
-four = CountNGram(train_ids, 4)
+four = CountNGram(train_ids, 4)   # 4 characters of context: a 5-gram
 
 # %%
 prompts = ("What is your nam", "I am")
 fig, axes = plt.subplots(2, 2, figsize=(12, 6.5), layout="constrained", sharey=True)
 for col, prompt in enumerate(prompts):
     for row, (name, probs) in enumerate((("bigram", bigram.next_token_probs(char_id(prompt[-1]))),
-                                         ("4-character model", four.next_probs(prompt)))):
+                                         ("5-gram", four.next_probs(prompt)))):
         ax = axes[row, col]
         plot_next_token_distribution(tokenizer.vocab, probs, ax=ax, top=12)
         seen = readable_token(prompt[-(1 if row == 0 else 4):])
@@ -653,8 +678,8 @@ assert torch.equal(bigram.next_token_probs(char_id(prompts[0][-1])),
 # The top row is one distribution drawn twice: the bigram cannot tell the prompts apart. With four
 # characters of context (bottom row) the model is nearly certain in both cases, and gives different
 # answers. So context is worth a lot. How far can counting take us? We fit count models with
-# $n = 0$ (the unigram) to $n = 6$ characters of context, all with add-0.01 smoothing, and score
-# each on the training and the validation text.
+# $n = 0$ (the unigram) to $n = 6$ characters of context (a 7-gram), all with add-0.01 smoothing,
+# and score each on the training and the validation text.
 
 # %%
 ngram_rows = []
@@ -680,17 +705,22 @@ plt.show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(" n   possible contexts   seen in training   validation positions with an unseen context")
-for n, possible, seen, unseen, _, _ in ngram_rows:
-    print(f"{n:2d}   {possible:17,}   {seen:16,}   {unseen:8.1%}")
+print(" n  model    possible contexts  seen in training  unseen in validation  validation loss")
+for n, possible, seen, unseen, _, val_loss in ngram_rows:
+    print(f"{n:2d}  {n + 1}-gram  {possible:17,}  {seen:16,}  {unseen:20.1%}  "
+          f"{val_loss:.3f} nats = {bits_per_char(val_loss):.3f} bits/char")
+best_n = min(ngram_rows, key=lambda r: r[5])[0]
+print(f"lowest validation loss: n = {best_n} characters of context, a {best_n + 1}-gram")
+assert best_n == 4   # the prose below says the validation loss turns back up after 4 characters
 
 # %% [markdown]
-# Three things go wrong as $n$ grows, and they are the reason the next lesson exists.
+# Three things go wrong as $n$ grows, and they are why language models moved from counting to
+# learned networks.
 #
 # - **The table explodes.** There are $V^n$ possible contexts: 65⁶ is about 75 billion. A million
 #   characters of training text can show at most a million of them, and most of the long contexts
 #   it does show occur only once or twice: far too few to estimate 65 probabilities each.
-# - **Unseen contexts are common.** With 6 characters of context, a fifth of the validation
+# - **Unseen contexts are common.** With 6 characters of context (a 7-gram), a fifth of the validation
 #   positions have a context that never occurred in training. There the model knows nothing and
 #   falls back on the uniform guess of its smoothing.
 # - **No sharing.** Every context is its own row. Seeing "the king" teaches the table nothing about
@@ -700,9 +730,24 @@ for n, possible, seen, unseen, _, _ in ngram_rows:
 # Smarter smoothing (backing off to shorter contexts, Kneser–Ney) recovers part of this, but it
 # cannot make up evidence for contexts that were never seen, and the number of possible contexts
 # still grows as $V^n$. Useful context in real text reaches back sentences and pages, not 4
-# characters. We need a model whose size does not grow with how far back it looks, that
-# generalises across similar contexts, and that *decides from the content* which earlier tokens
-# matter for the next one. That model is **attention**.
+# characters.
+#
+# Neural networks fixed the size and sharing problems long before transformers. Bengio et al.
+# (2003) fed the learned embeddings of the previous few words (a fixed window) to a small
+# feed-forward network: its parameters grow only linearly with the window, not as $V^n$, and since
+# similar words get similar vectors, what the network learns about "the king" carries over to
+# "the queen". But the window is still fixed. **Recurrent** language models (Mikolov et al., 2010),
+# and later ones built from LSTM cells (Hochreiter & Schmidhuber, 1997), read the text one token at
+# a time into a state vector of fixed size, so in principle the whole history counts; in practice
+# everything the past says has to squeeze through that one vector, and it is computed token after
+# token. **Attention** (Bahdanau, Cho & Bengio, 2015) removed that bottleneck in translation: while
+# writing each word of the translation, a recurrent decoder looks back at *all* positions of the
+# source sentence and *decides from their content* how much each one matters. The transformer
+# (Vaswani et al., 2017) dropped the recurrence and kept attention, including **self-attention**,
+# where each position of a text looks at other positions of the same text. GPT is decoder-only: a
+# stack of self-attention blocks in which each position sees only itself and the earlier ones.
+# Attention has limits too: its cost grows with the square of the number of tokens,
+# and a model sees only a fixed maximum context.
 #
 # ## Recap
 #
@@ -718,13 +763,20 @@ for n, possible, seen, unseen, _, _ in ngram_rows:
 #   is $p - \text{onehot}(y)$.
 # - **Greedy** decoding loops; **sampling** with temperature, top-k and top-p trades diversity for
 #   safety, and removed tokens get logit $-\infty$.
+# - **Bits per character** $= \text{loss} / \ln 2$. Per-token loss and perplexity depend on the
+#   tokenizer, so compare models with different tokenizers per character or per byte.
 # - A bigram gives "What is your nam" and "I am" the same prediction. Longer count tables help for
-#   a few characters, then drown in $V^n$ contexts they have never seen.
+#   a few characters, then drown in $V^n$ contexts they have never seen. A model with $n$ characters
+#   of context is an $(n+1)$-gram model.
+# - Neural language models (Bengio et al., 2003), recurrent ones (Mikolov et al., 2010) and then
+#   attention (Bahdanau et al., 2015; the transformer, Vaswani et al., 2017) share what they learn
+#   across similar contexts instead of counting each one separately.
 #
 # ## What's next
 #
-# In **lesson 03, scaled dot-product attention**, every position gets to look at *all* earlier
-# positions and compute, from their content, how much each one matters:
+# **Lesson 03, scaled dot-product attention**, builds the attention of the transformer, in which
+# every position looks at *all* earlier positions and computes, from their content, how much each
+# one matters:
 # $\operatorname{softmax}(QK^\top / \sqrt{d_k})\,V$. Its parameters do not depend on how far back it
 # looks. You will compute it by hand on a short sentence, see why the $\sqrt{d_k}$ is there, and
 # add the causal mask that keeps a language model from peeking at the token it must predict. The

@@ -2,13 +2,16 @@
 # # 03 · Scaled dot-product attention
 #
 # Lesson 02 ended with a model that predicts the next token from the previous token alone, and
-# it stayed stuck there: whatever came earlier in the text was invisible to it. Attention fixes that.
-# With attention, every token builds a new vector for itself as a **weighted average** of the
+# it stayed stuck there: whatever came earlier in the text was invisible to it. Lesson 02 also named
+# the earlier fixes, fixed-window neural networks and recurrent networks; this lesson builds the one
+# that transformers are made of, **attention**. With attention, every token builds a new vector for itself as a **weighted average** of the
 # vectors of the other tokens in the text, and the weights come from comparing the tokens' contents.
 # Nothing in that average is tied to a fixed distance, so a token can draw on a word three or
 # three hundred positions back.
 #
-# This lesson builds one attention operation, the formula at the heart of every transformer:
+# This lesson builds one attention operation, the formula at the heart of every transformer
+# (Vaswani et al., 2017, "Attention Is All You Need"; attention itself was introduced for
+# translation with recurrent networks by Bahdanau, Cho & Bengio, 2015):
 #
 # $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V .$$
 #
@@ -46,6 +49,7 @@ from llmlab import checks
 from llmlab.attention import attention_steps, causal_mask, padding_mask, scaled_dot_product_attention
 from llmlab.attention import softmax as llmlab_softmax
 from llmlab.cat_sentence import FEATURES, sentence_embeddings
+from llmlab.gpt import GPTConfig
 from llmlab.viz import AttentionPlayground, plot_attention, plot_attention_steps
 
 QUICK = os.environ.get("LLMLAB_QUICK") == "1"  # the test suite sets this: fewer points on one plot
@@ -234,18 +238,27 @@ fig
 # Three things to notice:
 #
 # - **"sat" → "cat"** and **"on" → "mat"**: the verb finds its subject and the preposition its
-#   object, because of how we built $W_q$ and $W_k$. Training finds matrices like these by itself.
+#   object, because of how we built $W_q$ and $W_k$. These matrices are an illustration. A trained
+#   model learns its $W_q$ and $W_k$ from data, and its heads are rarely this clean: most mix
+#   several patterns and have no one-word description.
 # - **"The" and "the" have identical rows.** Attention compares contents only; nothing in it knows
 #   *where* a token is. Lesson 04 adds positions to fix this.
 # - **"cat" attends to the second "the" as much as to the first**, although that "the" comes
 #   *after* it. A model that predicts the next word must not look ahead; section 5 adds the mask
 #   that stops it.
 #
+# A caution for every heatmap in this course: an attention weight says *where a head reads from*,
+# not *why the model predicts what it predicts*. What a head passes on also depends on the value
+# vectors it averages, and later layers can use or ignore it. Jain & Wallace (2019, "Attention is
+# not Explanation") found that quite different attention weights can give the same predictions;
+# Wiegreffe & Pinter (2019, "Attention is not not Explanation") showed when weights do carry
+# information. Read a heatmap as one clue, not as the model's reasoning.
+#
 # ## 4. Why divide by $\sqrt{d_k}$?
 #
-# Suppose the entries of $q$ and $k$ are independent, with mean 0 and variance 1, roughly what
-# a freshly initialised network produces. The score $q \cdot k = \sum_{i=1}^{d_k} q_i k_i$ is a
-# sum of $d_k$ independent products, each with mean 0 and variance
+# The argument in the transformer paper makes an **assumption**: the components of $q$ and $k$ are
+# independent, with mean 0 and variance 1. Then the score $q \cdot k = \sum_{i=1}^{d_k} q_i k_i$ is
+# a sum of $d_k$ independent products, each with mean 0 and variance
 # $\mathbb{E}[q_i^2]\,\mathbb{E}[k_i^2] = 1$. Variances of independent terms add, so
 #
 # $$\mathrm{Var}(q \cdot k) = d_k, \qquad \mathrm{Var}\!\left(\frac{q \cdot k}{\sqrt{d_k}}\right) = 1 .$$
@@ -254,7 +267,14 @@ fig
 # far apart is essentially an argmax: one weight near 1, the rest near 0. That matters for
 # learning. The gradient of a softmax is $\partial w_i / \partial s_j = w_i(\delta_{ij} - w_j)$,
 # which is nearly zero everywhere when the weights are nearly one-hot: a saturated attention head
-# barely learns. Dividing by $\sqrt{d_k}$ keeps the score variance at 1 whatever the width.
+# barely learns.
+#
+# Real networks need not have unit-variance queries and keys (we measure the course's own
+# initialisation below), but the part of the argument that does not depend on the assumption is
+# the one that matters: if every component of $q$ and $k$ has variance $\sigma^2$, whatever
+# $\sigma^2$ is, then $\mathrm{Var}(q \cdot k) = d_k \sigma^4$ grows linearly with the head width
+# $d_k$, and $\mathrm{Var}(q \cdot k / \sqrt{d_k}) = \sigma^4$ does not depend on it. The scale
+# makes the spread of the scores independent of how wide the heads are.
 #
 # Let's measure all three claims rather than trust them. For each $d_k$ we draw 4,000 random
 # queries, each with 8 random keys, and record (a) the variance of the scores, (b) how peaked the
@@ -300,7 +320,8 @@ for d, st in table.items():
 print(f"\n(uniform weights over 8 keys: max weight 0.125, entropy ln 8 = {math.log(8):.3f} nats)")
 
 # %% [markdown]
-# The variance of the raw scores grows like $d_k$, while the scaled scores keep a variance of 1.
+# With unit-variance components, as drawn here, the variance of the raw scores grows like $d_k$,
+# while the scaled scores keep a variance of 1.
 # Without scaling, the typical query puts almost all its weight on one key once $d_k$ reaches a
 # few hundred, its entropy collapses towards 0, and the gradient reaching its scores shrinks by
 # orders of magnitude. With scaling, all three stay put, whatever the width. The plot below shows
@@ -334,8 +355,48 @@ plt.show()
 #   `llmlab` reads it from the data, `q.shape[-1]`, so it cannot drift from the real width.
 # - **The scaling is not a hard limit.** A model can still learn large queries and sharp
 #   attention (our hand-made $W_q$ uses a strength of 4 for exactly that). What $\sqrt{d_k}$ buys is
-#   a sensible *starting point*: at initialisation attention is spread out and gradients flow, so
-#   learning can begin.
+#   a *starting point* whose spread does not depend on the head width: widen the heads and attention
+#   at initialisation is as spread out as before, so gradients flow and learning can begin.
+#
+# ### The course's own initialisation
+#
+# The unit-variance assumption is not what the course's GPT starts from. Its weight matrices start
+# as $\mathcal{N}(0, 0.02^2)$ (GPT-2's recipe, lesson 06), and the vectors entering attention have
+# components of variance about 1 (layer normalisation, lesson 05, sees to that). A query component
+# is then a sum of $d_{model}$ products, with variance $\sigma^2 = d_{model} \cdot 0.02^2$. Let's
+# measure it for lesson 06's width, $d_{model} = 128$, and heads of several widths.
+
+# %%
+def init_score_stats(d_k, d_model, std=0.02, n=4000, seed=0):
+    """Variance of a query component, of q·k and of q·k/√d_k, for N(0, std²) weights on unit-variance inputs."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, n, d_model, generator=gen)          # (2, N, d_model): query tokens, key tokens
+    w_q = std * torch.randn(d_model, d_k, generator=gen)   # (d_model, d_k)
+    w_k = std * torch.randn(d_model, d_k, generator=gen)   # (d_model, d_k)
+    q, k = x[0] @ w_q, x[1] @ w_k                          # (N, d_k) each
+    dot = (q * k).sum(-1)                                  # (N,) one score per (query, key) pair
+    return q.var().item(), dot.var().item(), (dot / math.sqrt(d_k)).var().item()
+
+
+d_model_gpt = GPTConfig().n_embd
+sigma2 = d_model_gpt * 0.02 ** 2                           # predicted variance of a query component
+print(f"d_model = {d_model_gpt}: predicted component variance σ² = {sigma2:.4f}, σ⁴ = {sigma2 ** 2:.5f}")
+print(f"{'d_k':>5} {'Var(q_i)':>10} {'Var(q·k)':>10} {'Var(q·k/√d_k)':>14}")
+init_table = {d: init_score_stats(d, d_model_gpt) for d in (16, 32, 64, 128)}
+for d, (var_q, var_dot, var_scaled) in init_table.items():
+    print(f"{d:>5} {var_q:>10.4f} {var_dot:>10.5f} {var_scaled:>14.5f}")
+raw_growth = init_table[128][1] / init_table[16][1]
+scaled_growth = init_table[128][2] / init_table[16][2]
+print(f"from d_k = 16 to 128: raw score variance x{raw_growth:.1f}, scaled score variance x{scaled_growth:.2f}")
+assert all(abs(v[2] / sigma2 ** 2 - 1) < 0.3 for v in init_table.values())   # scaled ≈ σ⁴ at every width
+assert raw_growth > 5 and 0.7 < scaled_growth < 1.4
+
+# %% [markdown]
+# The components have a variance near $\sigma^2 \approx 0.05$, not 1, so the scaled scores have a
+# variance near $\sigma^4 \approx 0.003$: at initialisation the course's attention is nearly uniform,
+# far from saturation, whatever the head width. The assumption of the paper's argument does not
+# hold here, but its robust part does: the raw scores' variance grows with $d_k$ (about eightfold
+# from 16 to 128), and dividing by $\sqrt{d_k}$ removes that growth.
 #
 # ## 5. Masks: what a query is not allowed to see
 #
@@ -571,8 +632,11 @@ checks.check_masked_attention(my_masked_attention)
 # - $\mathrm{softmax}(QK^\top/\sqrt{d_k})\,V$ is four steps: scores, scale, softmax along each row,
 #   weighted sum. Rows are queries (attending from), columns are keys (attended to), and each row of
 #   weights sums to 1.
-# - Dividing by $\sqrt{d_k}$ keeps the score variance at 1 for any query/key width $d_k$ (not
-#   $d_{model}$): without it softmax saturates and its gradient vanishes, as we measured.
+# - Dividing by $\sqrt{d_k}$ makes the scores' spread independent of the query/key width $d_k$ (not
+#   $d_{model}$): at any fixed component variance $\sigma^2$, $\mathrm{Var}(q \cdot k) = d_k\sigma^4$.
+#   With unit-variance components (the paper's assumption) the scaled variance is 1, and without
+#   the scale softmax saturates and its gradient vanishes, as we measured. The course's
+#   $\mathcal{N}(0, 0.02^2)$ initialisation gives much smaller scores, nearly uniform attention.
 # - Masks are booleans, True = may attend, applied as $-\infty$ **before** the softmax. The causal
 #   mask keeps a language model from seeing the future; padding masks hide filler tokens; `&`
 #   combines them. In `llmlab` a query with nothing to see gets zero weights, not NaN.
