@@ -84,7 +84,8 @@ def show(matrix, rows, cols, digits=2, width=7):
 # that one batched matrix product attends within every head at once.
 #
 # Watch the bookkeeping on numbers you can follow: two tokens of width 12, three heads of width 4.
-# Token 1 holds token 0's numbers plus 100.
+# Think of `x` below as the two tokens' *queries* $XW_q$ (the keys and values are cut the same
+# way). Token 1 holds token 0's numbers plus 100.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -98,8 +99,10 @@ for h in range(H):
     print(f"head {h} gets\n{heads[0, h]}")
 
 # %% [markdown]
-# Each head sees *every* token, but only its own slice of each token's numbers. Two steps, and both
-# matter:
+# Each head sees *every* token, but only its own slice of each token's query, key and value. Those
+# are projections: every one of the $d_{model}$ numbers of $XW_q$ is a weighted sum of *all* the
+# token's features, so a head is not restricted to some of the features; it sees all of them
+# through its own $d_k$ columns of $W_q$, $W_k$ and $W_v$. Two steps, and both matter:
 #
 # - `view(B, T, H, d_k)` cuts each token's numbers into blocks; it changes nothing in memory.
 # - `transpose(1, 2)` moves the head axis next to the batch. A batched matrix product `@` treats
@@ -325,8 +328,9 @@ fig
 # %% [markdown]
 # Each French word finds the English word with its meaning: "chat" → "cat", "sur" → "on",
 # "tapis" → "mat". The alignment need not be one-to-one: "était" and "assis" both point to "sat".
-# In a trained translation model nobody writes these matrices; the cross-attention heads *learn* to
-# align, and lesson 08 trains one and reads its alignments.
+# In a trained translation model nobody writes these matrices; the cross-attention heads *learn*
+# alignments like this one from pairs of translated sentences (Bahdanau, Cho & Bengio, 2015, drew
+# the first such learned alignments, with recurrent networks).
 #
 # Look at the two "le" rows: each splits its weight equally between the two "the"s. The first "le"
 # belongs with the first "the", but attention has no way to know that. That is the next section.
@@ -382,10 +386,8 @@ print("attention(x[:, perm]) == attention(x)[:, perm] for perm =", perm.tolist()
 # "dog" gets exactly the same vector whether it bites or is bitten.
 #
 # A causal layer is not fully blind, because the mask itself depends on position: token $t$ averages
-# over $t + 1$ tokens, and models can learn to exploit that. But within what a token can see, order
-# is still invisible. The "." at the end sees all four words in both sentences and gets the *same*
-# vector: a GPT without positions would predict the same next word after "dog bites man ." and
-# after "man bites dog .".
+# over $t + 1$ tokens. In *one* layer, though, order is still invisible within what a token can see.
+# The "." at the end sees all four words in both sentences and gets the *same* vector:
 
 # %%
 gpt_like = MultiHeadAttention(AttentionConfig(d, n_heads=4, causal=True)).eval()
@@ -397,6 +399,55 @@ print("causal layer, output at 'bites':   differs, since it sees 'dog bites' or 
       not torch.allclose(c1[:, 1], c2[:, 1]))
 
 # %% [markdown]
+# So does a GPT without positions predict the same word after both sentences? Only if it has a
+# single layer. Stack a second causal layer on the first (the output of one is the input of the
+# next; a GPT's blocks have more parts, lesson 05, but the argument below holds for them too) and
+# measure the difference at "." again:
+
+# %%
+def causal_stack(n_layers, seed=0):
+    """A function running n_layers causal 4-head attention layers in a row, with no positions."""
+    with torch.random.fork_rng():       # a fixed seed, leaving the random numbers of later cells alone
+        torch.manual_seed(seed)
+        layers = [MultiHeadAttention(AttentionConfig(d, n_heads=4, causal=True)).eval()
+                  for _ in range(n_layers)]
+
+    def run(x):
+        with torch.no_grad():
+            for layer in layers:
+                x = layer(x).output                        # (1, T, d): the next layer's input
+        return x
+
+    return run
+
+
+leak = {}
+for n_layers in (1, 2):
+    stack = causal_stack(n_layers)
+    at_dot_1, at_dot_2 = stack(dog_man)[0, -1], stack(man_dog)[0, -1]   # (d,) each
+    leak[n_layers] = (at_dot_1 - at_dot_2).abs().max().item()
+    print(f"{n_layers} causal layer(s): largest difference at '.' between the sentences = "
+          f"{leak[n_layers]:.1e}  (size of the vector: {at_dot_1.norm():.2f})")
+assert leak[1] < 1e-5    # one layer: the same vector, up to float rounding
+assert leak[2] > 1e-3    # two layers: the mask has leaked the order
+
+# %% [markdown]
+# One layer gives a difference at the level of float rounding; two layers give a clear one. The
+# reason is the causal mask. At layer 2, the vector at position $i$ is computed from the layer-1
+# outputs at positions $\le i$, and those depend on which *prefix* each token saw. In
+# "dog bites man ." the layer-1 vector at position 0 is "dog" having seen only itself, and at
+# position 2 "man" having seen "dog bites man"; in "man bites dog ." it is "man" alone at position 0
+# and "dog" having seen "man bites dog" at position 2. So the "." at layer 2 averages a different set of
+# vectors in the two sentences. Deep causal models can learn to use this leak: language models
+# trained with no positional encoding at all still pick up some position information (Haviv et al.,
+# 2022).
+#
+# The main point stands: attention by itself is (nearly) blind to order. One causal layer gives
+# "." the same vector in both sentences, and what a stack can tell comes only indirectly, through
+# which prefix each earlier position saw; nothing in it says "the word two positions back". So
+# transformers give attention positions explicitly.
+
+# %% [markdown]
 # ## 5. Giving attention a sense of order
 #
 # The fix is to make a token's position part of what attention compares. There are two families:
@@ -406,7 +457,7 @@ print("causal layer, output at 'bites':   differs, since it sees 'dog bites' or 
 #
 # ### Sinusoidal encodings (the original Transformer)
 #
-# The 2017 Transformer adds a fixed table with one row per position:
+# The 2017 Transformer (Vaswani et al.) adds a fixed table with one row per position:
 #
 # $$PE_{p,\,2i} = \sin\!\left(\frac{p}{10000^{2i/d_{model}}}\right), \qquad
 #   PE_{p,\,2i+1} = \cos\!\left(\frac{p}{10000^{2i/d_{model}}}\right).$$
@@ -451,7 +502,7 @@ print(f"output at '.', largest difference between the sentences: "
 # %% [markdown]
 # ### Learned positions (GPT-2)
 #
-# GPT-2 does not fix the table: it *learns* one vector per position, a second embedding table `wpe`
+# GPT-2 (Radford et al., 2019) does not fix the table: it *learns* one vector per position, a second embedding table `wpe`
 # (1,024 positions × 768 numbers in the smallest GPT-2), trained along with everything else.
 # `llmlab.positional.LearnedPositionalEmbedding` is that table. It starts as small random vectors
 # (standard deviation 0.02, as in GPT-2) and is added to the token embeddings in the same way. It is
@@ -479,7 +530,8 @@ print("(small: the untrained position vectors are small; training makes them mat
 # %% [markdown]
 # ### Rotary position embeddings (RoPE)
 #
-# Most recent open models (Llama, Mistral, Qwen, GPT-NeoX among them) use **RoPE**. It adds nothing
+# **RoPE** (Su et al., 2021, the RoFormer paper) is what most recent open models (Llama, Mistral,
+# Qwen, GPT-NeoX among them) use. It adds nothing
 # to the embeddings. Instead, inside every head, after the split, it *rotates* the query and the key
 # of the token at position $p$: the head's $d_k$ numbers are taken as $d_k/2$ pairs, and pair $j$ is
 # turned by the angle $p\,\theta_j$, with speeds $\theta_j$ like the sinusoidal ones. The values are
@@ -512,8 +564,8 @@ fig.colorbar(im, ax=ax, shrink=0.8, label="score")
 plt.show()
 
 # %% [markdown]
-# Because a score sees only offsets, a RoPE head that learns "look one token back" does so at every
-# position alike. To use RoPE in a layer, apply it to $q$ and $k$ between the split into heads and
+# Because a score depends on positions only through their offset, a RoPE head that learns "look
+# one token back" does so at every position alike. To use RoPE in a layer, apply it to $q$ and $k$ between the split into heads and
 # the scores. A small inline version with the weights of our `self_attn` layer shows that it, too,
 # breaks the blindness to order:
 
@@ -661,6 +713,11 @@ assert scores.max(dim=0).values.min() > (0.5 if QUICK else 0.8)
 # and a head that attends to the start, are found again and again in trained language models, and
 # lesson 06 lets you hunt for them in a GPT trained on Shakespeare.
 #
+# Remember lesson 03's caution when you do: a head's weights show where it reads from, not what the
+# model does with what it reads. Our toy model makes the story easy to trust, because it has no
+# other path (one layer, no residual, no MLP) and each lookup's accuracy was measured; in a real
+# GPT the value vectors and the later layers decide too.
+#
 # Try it yourself: train with `n_heads=2` (and `d_model=48`), or add the lookup `"three back"` to
 # the task. What happens to the accuracy, and to the heads?
 #
@@ -734,7 +791,8 @@ checks.check_sinusoidal_encoding(my_sinusoidal_encoding)
 # %% [markdown]
 # ## Recap
 #
-# - **Multi-head attention** splits $d_{model}$ into $H$ heads of width $d_k = d_{model}/H$, runs
+# - **Multi-head attention** splits the $d_{model}$-wide queries, keys and values (each computed from
+#   all of a token's features) into $H$ heads of width $d_k = d_{model}/H$, runs
 #   attention in every head at once (`view(B, T, H, d_k).transpose(1, 2)`), concatenates the heads'
 #   outputs and mixes them with $W_o$. Each head scales by $\sqrt{d_k}$ of its own vectors.
 # - More heads cost no more parameters or multiply-adds: they regroup the same numbers into more,
@@ -744,7 +802,9 @@ checks.check_sinusoidal_encoding(my_sinusoidal_encoding)
 #   from one sequence and keys and values from another; it belongs to encoder–decoder models (the
 #   original Transformer, T5, Whisper). GPT is decoder-only and has none.
 # - Attention is **permutation-equivariant**: reorder the tokens and the outputs are reordered the
-#   same way, so without positions "dog bites man" and "man bites dog" look alike.
+#   same way, so without positions one layer sees "dog bites man" and "man bites dog" alike. A
+#   stack of causal layers leaks some order through the mask (measured at "."), but only
+#   indirectly.
 # - **Positions** fix it: sinusoidal and learned encodings add a vector per position to the
 #   embeddings; RoPE rotates queries and keys inside each head, so scores depend only on offsets.
 # - Trained heads **specialise**: in our toy model, one head per lookup, visible in the explorer and
