@@ -654,16 +654,17 @@ for i, centre in enumerate(example):
 #   a bigger share than their raw frequency.
 # - **Subsampling**: each occurrence of a very frequent word $w$, with frequency $f(w)$ (its share
 #   of the corpus), is dropped at random before pairs are made. "the" near "sister" says little,
-#   and there are millions of such pairs. Dropping most of them makes training faster and the
+#   and there are a great many such pairs. Dropping most of them makes training faster and the
 #   vectors better.
 #
 # The paper discards an occurrence with probability $1 - \sqrt{t / f(w)}$, i.e. keeps it with
-# probability $\min(1, \sqrt{t / f(w)})$, and suggests a threshold $t$ around $10^{-5}$ for corpora
-# of billions of words. `llmlab.embeddings.train_skipgram` uses exactly this keep probability, with
-# `SkipGramConfig.subsample` $= t = 10^{-3}$: our corpus has under a million words (printed
-# below), and a smaller $t$ would throw away too much of it. (The word2vec C code uses a gentler variant,
-# keep probability $\sqrt{t / f(w)} + t / f(w)$, also with default $t = 10^{-3}$; the last column
-# below shows it for comparison, but we do not use it.)
+# probability $\min(1, \sqrt{t / f(w)})$, and suggests a threshold $t$ around $10^{-5}$ for its
+# corpora of billions of words. `llmlab.embeddings.train_skipgram` uses exactly this keep
+# probability (with $f(w)$ counted over the words of its vocabulary), but with the larger threshold
+# `SkipGramConfig.subsample` $= t = 10^{-3}$, which drops fewer words: our corpus has under a
+# million words (printed below). The word2vec C code uses a gentler variant, keep probability
+# $\sqrt{t / f(w)} + t / f(w)$, with a default of $t = 10^{-3}$ too; the last column below shows it
+# for comparison, but `llmlab` does not use it.
 #
 # Here is what negative sampling and subsampling do to a few words of our corpus:
 

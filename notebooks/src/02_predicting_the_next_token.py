@@ -16,7 +16,7 @@
 #   "the text so far → the next token";
 # - to build a bigram model by counting, smooth it, and read its table;
 # - to turn scores (logits) into probabilities with softmax, and to score a model with
-#   cross-entropy and perplexity;
+#   cross-entropy, perplexity and bits per character;
 # - to train the same model as a neural network with gradient descent, and where its gradient
 #   comes from;
 # - to generate text with greedy decoding, temperature, top-k and top-p (nucleus) sampling;
@@ -720,9 +720,9 @@ assert best_n == 4   # the prose below says the validation loss turns back up af
 # - **The table explodes.** There are $V^n$ possible contexts: 65⁶ is about 75 billion. A million
 #   characters of training text can show at most a million of them, and most of the long contexts
 #   it does show occur only once or twice: far too few to estimate 65 probabilities each.
-# - **Unseen contexts are common.** With 6 characters of context (a 7-gram), a fifth of the validation
-#   positions have a context that never occurred in training. There the model knows nothing and
-#   falls back on the uniform guess of its smoothing.
+# - **Unseen contexts are common.** With 6 characters of context (a 7-gram), a fifth of the
+#   validation positions have a context that never occurred in training. There the model knows
+#   nothing and falls back on the uniform guess of its smoothing.
 # - **No sharing.** Every context is its own row. Seeing "the king" teaches the table nothing about
 #   "the queen" or "a king". So the training loss keeps falling (the table memorises its text),
 #   while the validation loss turns back up after 4 characters: the model **overfits**.
