@@ -4,8 +4,9 @@
 # Lesson 02 ended with a model that predicts the next token from the previous token alone, and
 # it stayed stuck there: whatever came earlier in the text was invisible to it. Lesson 02 also named
 # the earlier fixes, fixed-window neural networks and recurrent networks; this lesson builds the one
-# that transformers are made of, **attention**. With attention, every token builds a new vector for itself as a **weighted average** of the
-# vectors of the other tokens in the text, and the weights come from comparing the tokens' contents.
+# that transformers are made of, **attention**. With attention, every token builds a new vector for
+# itself as a **weighted average** of the vectors of the other tokens in the text, and the weights
+# come from comparing the tokens' contents.
 # Nothing in that average is tied to a fixed distance, so a token can draw on a word three or
 # three hundred positions back.
 #
@@ -391,10 +392,17 @@ print(f"from d_k = 16 to 128: raw score variance x{raw_growth:.1f}, scaled score
 assert all(abs(v[2] / sigma2 ** 2 - 1) < 0.3 for v in init_table.values())   # scaled ≈ σ⁴ at every width
 assert raw_growth > 5 and 0.7 < scaled_growth < 1.4
 
+# What scores of that spread (standard deviation σ²) do to a softmax over 8 keys:
+init_weights = torch.softmax(sigma2 * torch.randn(4000, 8, generator=torch.Generator().manual_seed(1)), -1)
+init_max_w = init_weights.max(-1).values.median().item()                 # (4000, 8) -> one number
+print(f"median largest weight over 8 keys at initialisation: {init_max_w:.3f} (uniform: {1 / 8:.3f})")
+assert init_max_w < 0.15
+
 # %% [markdown]
 # The components have a variance near $\sigma^2 \approx 0.05$, not 1, so the scaled scores have a
-# variance near $\sigma^4 \approx 0.003$: at initialisation the course's attention is nearly uniform,
-# far from saturation, whatever the head width. The assumption of the paper's argument does not
+# variance near $\sigma^4 \approx 0.003$: at initialisation the course's attention is nearly uniform
+# (a largest weight of about 0.13 over 8 keys, against 0.125 for uniform), far from saturation,
+# whatever the head width. The assumption of the paper's argument does not
 # hold here, but its robust part does: the raw scores' variance grows with $d_k$ (about eightfold
 # from 16 to 128), and dividing by $\sqrt{d_k}$ removes that growth.
 #
