@@ -251,13 +251,14 @@ for ch in ["a", "é", "猫", "🙂"]:
 
 # %% [markdown]
 # The price is length: a byte is an even smaller piece of text than a character, so sequences get
-# even longer. **Byte-pair encoding (BPE)** keeps the safety of bytes and wins back the length.
-# It began as a compression algorithm (Gage, 1994), was turned into a subword tokenizer for
-# translation by Sennrich, Haddow & Birch (2016), and GPT-2 (Radford et al., 2019) made it
-# byte-level, starting from the 256 bytes rather than from characters. Start from the bytes; find the pair of neighbouring tokens that occurs most often in the training
-# text; glue it into a new token with the next free id (256, 257, ...); repeat until the vocabulary
-# has the size you want. Frequent words end up as a single token, rare words as a few pieces, and
-# any new word can still be spelled, byte by byte.
+# even longer. **Byte-pair encoding (BPE)** keeps the safety of bytes and wins back the length. It
+# began as a compression algorithm (Gage, 1994), was turned into a subword tokenizer for translation
+# by Sennrich, Haddow & Birch (2016), and GPT-2 (Radford et al., 2019) made it byte-level, starting
+# from the 256 bytes rather than from characters. Start from the bytes; find the pair of
+# neighbouring tokens that occurs most often in the training text; glue it into a new token with the
+# next free id (256, 257, ...); repeat until the vocabulary has the size you want. Frequent words
+# end up as a single token, rare words as a few pieces, and any new word can still be spelled, byte
+# by byte.
 #
 # ### One merge step by hand
 #

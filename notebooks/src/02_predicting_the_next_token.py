@@ -490,9 +490,9 @@ print(repr(tokenizer.decode(out)))
 #   Dividing by a positive number never changes the order of the tokens.
 # - **top-k** keeps only the $k$ most likely tokens, then renormalises (used for story generation
 #   by Fan, Lewis & Dauphin, 2018).
-# - **top-p** (*nucleus sampling*, Holtzman et al., 2020) keeps the smallest set of most likely tokens whose probabilities
-#   add up to at least $p$, then renormalises. The cut-off adapts: few tokens survive when the model
-#   is sure, many when it is not.
+# - **top-p** (*nucleus sampling*, Holtzman et al., 2020) keeps the smallest set of most likely
+#   tokens whose probabilities add up to at least $p$, then renormalises. The cut-off adapts: few
+#   tokens survive when the model is sure, many when it is not.
 #
 # A token is removed by setting its logit to $-\infty$ before softmax, because $e^{-\infty} = 0$
 # exactly. Here is temperature by hand, checked against `llmlab.lm.next_token_probs`, on the
@@ -608,9 +608,9 @@ for T, top_p in ((1.0, None), (0.6, 0.9)):
 # $n$ characters counts runs of $n + 1$ characters (the context and the next one), so it is called
 # an **$(n+1)$-gram model**: the bigram has $n = 1$ character of context, the unigram $n = 0$, and
 # $n = 4$ gives a 5-gram. Below, $n$ always means the number of characters of context. The model is
-# built exactly like the bigram: count every (context, next) pair, add $k$, normalise. There are $V^n$ possible contexts, far too
-# many for a table, so we store only the pairs that occur, as sorted arrays, and look them up by
-# binary search. Each context of $n$ ids is encoded as one integer, its digits in base $V$.
+# built exactly like the bigram: count every (context, next) pair, add $k$, normalise. There are
+# $V^n$ possible contexts, far too many for a table, so we store only the pairs that occur, as
+# sorted arrays, and look them up by binary search. Each context of $n$ ids is encoded as one integer, its digits in base $V$.
 
 # %%
 def context_keys(ids, n):
@@ -746,8 +746,8 @@ assert best_n == 4   # the prose below says the validation loss turns back up af
 # (Vaswani et al., 2017) dropped the recurrence and kept attention, including **self-attention**,
 # where each position of a text looks at other positions of the same text. GPT is decoder-only: a
 # stack of self-attention blocks in which each position sees only itself and the earlier ones.
-# Attention has limits too: its cost grows with the square of the number of tokens,
-# and a model sees only a fixed maximum context.
+# Attention has limits too: its cost grows with the square of the number of tokens, and a model
+# sees only a fixed maximum context.
 #
 # ## Recap
 #

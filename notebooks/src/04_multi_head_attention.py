@@ -437,10 +437,9 @@ assert leak[2] > 1e-3    # two layers: the mask has leaked the order
 # outputs at positions $\le i$, and those depend on which *prefix* each token saw. In
 # "dog bites man ." the layer-1 vector at position 0 is "dog" having seen only itself, and at
 # position 2 "man" having seen "dog bites man"; in "man bites dog ." it is "man" alone at position 0
-# and "dog" having seen "man bites dog" at position 2. So the "." at layer 2 averages a different set of
-# vectors in the two sentences. Deep causal models can learn to use this leak: language models
-# trained with no positional encoding at all still pick up some position information (Haviv et al.,
-# 2022).
+# and "dog" having seen "man bites dog" at position 2. So the "." at layer 2 averages a different set of vectors in
+# the two sentences. Deep causal models can learn to use this leak: language models trained with no
+# positional encoding at all still pick up some position information (Haviv et al., 2022).
 #
 # The main point stands: attention by itself is (nearly) blind to order. One causal layer gives
 # "." the same vector in both sentences, and what a stack can tell comes only indirectly, through
@@ -502,12 +501,12 @@ print(f"output at '.', largest difference between the sentences: "
 # %% [markdown]
 # ### Learned positions (GPT-2)
 #
-# GPT-2 (Radford et al., 2019) does not fix the table: it *learns* one vector per position, a second embedding table `wpe`
-# (1,024 positions × 768 numbers in the smallest GPT-2), trained along with everything else.
-# `llmlab.positional.LearnedPositionalEmbedding` is that table. It starts as small random vectors
-# (standard deviation 0.02, as in GPT-2) and is added to the token embeddings in the same way. It is
-# flexible, but it knows only the positions it was trained on: ask it for position `max_len` and
-# there is no row to return.
+# GPT-2 (Radford et al., 2019) does not fix the table: it *learns* one vector per position, a second
+# embedding table `wpe` (1,024 positions × 768 numbers in the smallest GPT-2), trained along with
+# everything else. `llmlab.positional.LearnedPositionalEmbedding` is that table. It starts as small
+# random vectors (standard deviation 0.02, as in GPT-2) and is added to the token embeddings in the
+# same way. It is flexible, but it knows only the positions it was trained on: ask it for position
+# `max_len` and there is no row to return.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -564,10 +563,10 @@ fig.colorbar(im, ax=ax, shrink=0.8, label="score")
 plt.show()
 
 # %% [markdown]
-# Because a score depends on positions only through their offset, a RoPE head that learns "look
-# one token back" does so at every position alike. To use RoPE in a layer, apply it to $q$ and $k$ between the split into heads and
-# the scores. A small inline version with the weights of our `self_attn` layer shows that it, too,
-# breaks the blindness to order:
+# Because a score depends on positions only through their offset, a RoPE head that learns "look one
+# token back" does so at every position alike. To use RoPE in a layer, apply it to $q$ and $k$
+# between the split into heads and the scores. A small inline version with the weights of our
+# `self_attn` layer shows that it, too, breaks the blindness to order:
 
 # %%
 def rope_self_attention(layer, x):
