@@ -128,6 +128,25 @@ plt.show()
 # shrinks to $10^{-30}$; double them and it grows instead, and it would grow faster the taller the
 # stack.
 #
+# Why does the signal shrink even with PyTorch's own weights? Part of the answer is that
+# initialisation. `nn.Linear` draws its weights with `kaiming_uniform_(a=sqrt(5))`, which works out
+# to $W_{ij} \sim U\!\left(-1/\sqrt{n_{in}},\, 1/\sqrt{n_{in}}\right)$, a variance of
+# $1/(3\,n_{in})$. A linear map $y = Wx$ with inputs of variance 1 then gives outputs of variance
+# $n_{in} \cdot 1/(3\,n_{in}) = 1/3$: every layer multiplies the standard deviation by about
+# $1/\sqrt{3} \approx 0.58$. A *variance-preserving* initialisation would use variance
+# $1/n_{in}$ (LeCun's rule; He et al., 2015 double it for ReLU). Attention then averages value
+# vectors, which shrinks the signal further. Let's measure the first factor on its own:
+
+# %%
+linear = nn.Linear(C, C, bias=False)                       # PyTorch's default initialisation
+with torch.no_grad():
+    ratio = (linear(x_in).std() / x_in.std()).item()       # x_in: (B, T, C), std 1
+print(f"nn.Linear({C}, {C}) default init: weight variance x fan_in = "
+      f"{linear.weight.var().item() * C:.3f} (1/3 = {1 / 3:.3f}); output std / input std = "
+      f"{ratio:.3f} (1/sqrt(3) = {1 / math.sqrt(3):.3f})")
+assert abs(ratio - 1 / math.sqrt(3)) < 0.1, "the default init should shrink the signal by about 1/sqrt(3)"
+
+# %% [markdown]
 # Two things make this fatal for training. A signal of $10^{-16}$ is next to nothing: the output,
 # and so the loss, hardly depends on the input or on the weights, and the gradients are just as
 # tiny (section 3 measures them). And the network's behaviour depends so steeply on the size of
@@ -136,7 +155,7 @@ plt.show()
 #
 # ## 2. LayerNorm: every sublayer sees numbers of the same size
 #
-# **Layer normalisation** takes each token's vector of $C$ numbers on its own, and shifts and
+# **Layer normalisation** (Ba, Kiros & Hinton, 2016, *Layer Normalization*) takes each token's vector of $C$ numbers on its own, and shifts and
 # rescales it to mean 0 and variance 1:
 #
 # $$\mu = \frac{1}{C}\sum_{i=1}^{C} x_i, \qquad \sigma^2 = \frac{1}{C}\sum_{i=1}^{C} (x_i - \mu)^2,
@@ -256,14 +275,18 @@ def token_similarity(blocks, x):
     return sims
 
 
-print("similarity of tokens after blocks 1, 3, 6, 12 (LayerNorm, no residual):",
-      [round(s, 2) for s in token_similarity(make_stack(False, True), x_in)[::3]])
+SHOWN = (1, 3, 6, 12)                                      # blocks to print, counted from 1
+ln_sims = token_similarity(make_stack(False, True), x_in)
+print(f"similarity of tokens after blocks {', '.join(map(str, SHOWN))} (LayerNorm, no residual):",
+      [round(ln_sims[b - 1], 2) for b in SHOWN])
 
 # %% [markdown]
 # After a handful of blocks, every token is (nearly) the same vector. A model whose last layer
 # cannot tell its tokens apart predicts the same next token at every position, whatever the text.
 #
-# The fix is to keep each token's own vector and let a sublayer only *add* to it:
+# The fix is to keep each token's own vector and let a sublayer only *add* to it, the **residual
+# connection** of ResNets (He et al., 2016, *Deep Residual Learning for Image Recognition*), which
+# made networks of 100 and more layers trainable in vision:
 #
 # $$x \leftarrow x + f(x).$$
 #
@@ -362,7 +385,8 @@ print(f"\nresidual + LayerNorm, std of the stream after blocks 1, 6, 12: "
 # whose results are folded back to width $C$. (The factor 4 comes from the original Transformer:
 # 512 → 2048 → 512; GPT-2 kept it.) **GELU** is a smooth cousin of ReLU,
 # $\mathrm{GELU}(x) = x\,\Phi(x)$ with $\Phi$ the normal distribution's CDF: it lets small negative
-# values through a little and has no kink at 0. GPT-2 uses a tanh approximation of it, and so does
+# values through a little and has no kink at 0 (Hendrycks & Gimpel, 2016, *Gaussian Error Linear
+# Units*). GPT-2 uses a tanh approximation of it, and so does
 # `llmlab`, so that GPT-2's weights can be loaded later.
 #
 # Built inline from `FeedForward`'s own weights (an `nn.Linear` stores $W$ as `(out, in)`, so
@@ -457,8 +481,9 @@ with torch.no_grad():
 # and GPT-1 kept that order. **GPT-2** (2019) moved the LayerNorm to the input of each sublayer and
 # added one final LayerNorm after the last block (`ln_f`), since the pre-norm stream reaches the
 # top unnormalised (its std above is that of $x$, plus the blocks' updates). GPT-3 kept the GPT-2
-# order, and most large language models since are pre-norm too (Llama with RMSNorm, a LayerNorm
-# without the mean subtraction).
+# order, and most large language models since are pre-norm too. Many, Llama among them, also swap
+# LayerNorm for **RMSNorm** (Zhang & Sennrich, 2019), which divides each token by the root mean
+# square of its features: it has neither the mean-centering nor the bias of LayerNorm, only a gain.
 #
 # | | post-norm | pre-norm |
 # |---|---|---|
@@ -483,18 +508,17 @@ with torch.no_grad():
 # - **full block**: 6 blocks of width 32 with 4 heads, residual paths, LayerNorm and MLP;
 # - **no residual**: the same with `residual=False`;
 # - **no LayerNorm**: the same with `norm=False` (and no final LayerNorm);
-# - **no MLP**: every block's MLP replaced by a module that adds nothing.
+# - **no MLP**: every block's MLP (and the LayerNorm in front of it) removed, so each block is
+#   attention only: `x = x + attn(ln_1(x))`.
 #
 # The model is a GPT in miniature, written out here because `llmlab.gpt.GPT` has no switches to take
 # pieces away: token and position embeddings, the stack, a final LayerNorm and a linear head.
 # Weights start as in GPT-2, from a normal distribution with standard deviation 0.02, biases at 0.
 
 # %%
-class NoMLP(nn.Module):
-    """Stands in for a block's MLP: adds nothing to the residual stream."""
-
-    def forward(self, x):
-        return torch.zeros_like(x)                          # (B, T, C)
+def attention_only(block, x):
+    """A pre-norm block without its MLP: x + attn(ln_1(x))."""
+    return x + block.attn(block.ln_1(x)).output             # (B, T, C)
 
 
 class TinyStack(nn.Module):
@@ -508,9 +532,10 @@ class TinyStack(nn.Module):
         self.wpe = nn.Embedding(block_size, n_embd)         # position -> vector (learned, lesson 04)
         config = BlockConfig(n_embd, n_head, residual=residual, norm=norm)
         self.blocks = nn.ModuleList([Block(config) for _ in range(n_layer)])
-        if not mlp:
+        self.use_mlp = mlp
+        if not mlp:                                         # drop the MLPs' parameters altogether
             for block in self.blocks:
-                block.ln_2, block.mlp = nn.Identity(), NoMLP()
+                del block.ln_2, block.mlp
         self.ln_f = LayerNorm(n_embd) if norm else nn.Identity()
         self.head = nn.Linear(n_embd, vocab_size)
         for module in self.modules():                       # GPT-2's initialisation
@@ -524,7 +549,7 @@ class TinyStack(nn.Module):
         T = idx.shape[1]
         x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))   # (B, T, C)
         for block in self.blocks:
-            x = block(x)                                                   # (B, T, C)
+            x = block(x) if self.use_mlp else attention_only(block, x)    # (B, T, C)
         logits = self.head(self.ln_f(x))                                   # (B, T, vocab_size)
         if targets is None:
             return logits, None
@@ -599,9 +624,10 @@ plt.show()
 #   initialisation loop in `TinyStack`). What LayerNorm buys is robustness to the scale of the
 #   weights, as in sections 2 and 3, and that counts for more the deeper the stack and the longer
 #   the training.
-# - **No MLP: about as good as the full block here**, with a third of the parameters. A 6-block,
-#   width-32 model trained for 400 steps is limited by training time, not by capacity. Real language
-#   models are the other way round, and there the MLPs' two thirds of the weights earn their place.
+# - **No MLP: about as good as the full block here**, with 31,041 parameters instead of 81,537.
+#   A 6-block, width-32 model trained for 400 steps is limited by training time, not by capacity.
+#   Real language models are the other way round, and there the MLPs' two thirds of the weights
+#   earn their place.
 #
 # Let's confirm the diagnosis for the model without residual paths. If its last layer cannot tell
 # positions apart, it must predict the same distribution everywhere. We measure how far each
@@ -716,7 +742,9 @@ assert count_parameters(gpt) == total
 
 # %% [markdown]
 # About 0.8 million parameters, 98% of them in the blocks. The same formula sizes the famous ones.
-# GPT-2 small has $V = 50{,}257$, 1,024 positions, 12 blocks of width 768:
+# GPT-2 (Radford et al., 2019) came in four sizes, all with $V = 50{,}257$ and 1,024 positions:
+# 12 blocks of width 768, 24 of 1024, 36 of 1280 and 48 of 1600. The paper reports them as 117M,
+# 345M, 762M and 1542M parameters:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -725,14 +753,24 @@ def gpt_size(V, T_max, L, C):
     return V * C + T_max * C + L * (12 * C**2 + 13 * C) + 2 * C
 
 
+GPT2_SIZES = {"small": (12, 768, 117), "medium": (24, 1024, 345), "large": (36, 1280, 762),
+              "XL": (48, 1600, 1542)}                   # layers, width, size in the paper (M)
+for name, (L2, C2, paper) in GPT2_SIZES.items():
+    n = gpt_size(50_257, 1_024, L2, C2)
+    print(f"GPT-2 {name:<6} L = {L2:2d}, C = {C2:4d}: formula {n:>13,} ({n / 1e6:,.0f}M), "
+          f"paper {paper:,}M ({n / 1e6 - paper:+.1f}M)")
 gpt2_small = gpt_size(50_257, 1_024, 12, 768)
 gpt2_blocks = 12 * (12 * 768**2 + 13 * 768)
-print(f"GPT-2 small: {gpt2_small:,} parameters ({gpt2_small / 1e6:.0f}M); "
-      f"blocks {gpt2_blocks:,}, embeddings {gpt2_small - gpt2_blocks - 2 * 768:,}")
+print(f"GPT-2 small: blocks {gpt2_blocks:,}, embeddings {gpt2_small - gpt2_blocks - 2 * 768:,}")
+assert gpt2_small == 124_439_808       # what Hugging Face's "gpt2" reports for the released weights
 
 # %% [markdown]
-# That is the "124M" of GPT-2 small. Here the picture is different: with 50,257 tokens, almost a
-# third of the model is the embedding table. Scaling-law papers therefore count only the
+# The formula gives 124M, 355M, 774M and 1558M, the numbers you get by counting the released
+# weights (Hugging Face's `gpt2` model reports 124,439,808), and each is 7 to 16 million above the
+# paper's figure. The paper does not say how it counted; the usual explanation is that the
+# embeddings were counted differently (or miscounted), but that is a guess, so quote both numbers
+# when it matters. For GPT-2 small the picture is different from our model: with 50,257 tokens,
+# almost a third of the model is the embedding table. Scaling-law papers therefore count only the
 # non-embedding parameters, about $12 L C^2$ (85 million for GPT-2 small).
 #
 # ## 8. Exercises
