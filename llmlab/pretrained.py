@@ -29,6 +29,7 @@ __all__ = ["PRETRAINED", "pretrained_files", "load_pretrained"]
 PRETRAINED = MappingProxyType({
     "shakespeare_char": ("pretrained/shakespeare_char.pt",
                          "pretrained/shakespeare_char.tokenizer.json"),
+    "english_bpe": ("pretrained/english_bpe.pt", "pretrained/english_bpe.tokenizer.json"),
 })
 
 

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: data, model and training flags, --out and --resume."""
     p = argparse.ArgumentParser(prog="python -m llmlab.train", description=__doc__.split("\n")[0])
     data = p.add_argument_group("data")
-    data.add_argument("--corpus", help="a shipped corpus (llmlab.data.CORPORA; default tinyshakespeare)")
+    data.add_argument("--corpus", help="a shipped corpus (llmlab.data.CORPORA; default tinyshakespeare), "
+                      "or several joined by commas: emma,sense,wikitext2_test")
     data.add_argument("--text-file", help="train on this UTF-8 text file instead of --corpus")
     data.add_argument("--val-fraction", type=float, help="last fraction of the text kept for validation (0.1)")
     data.add_argument("--tokenizer", choices=sorted(_TOKENIZERS), help="char (default), word or bpe")
@@ -93,6 +94,15 @@ def _make_tokenizer(data: dict, text: str):
     if data["tokenizer"] == "bpe":
         return BPETokenizer.train(text, data["bpe_vocab_size"])
     return _TOKENIZERS[data["tokenizer"]].train(text)
+
+
+def _corpus_text(names: str) -> str:
+    """The text of one shipped corpus, or of several ("emma,sense") joined by blank lines."""
+    parts = [n.strip() for n in names.split(",")]
+    if not all(parts):
+        sys.exit(f"error: --corpus {names!r} has an empty name: separate corpora with commas only, "
+                 "e.g. --corpus emma,sense")
+    return "\n\n".join(load_text(n) for n in parts)
 
 
 def _read_text_file(path: Path) -> str:
@@ -150,7 +160,7 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
     if main:
         check_writable(out)
 
-    text = _read_text_file(Path(data["text_file"])) if data["text_file"] else load_text(data["corpus"])
+    text = _read_text_file(Path(data["text_file"])) if data["text_file"] else _corpus_text(data["corpus"])
     if args.resume:
         if not tok_file.is_file():
             sys.exit(f"error: the tokenizer of {out} is missing (expected {tok_file}): restore it")

@@ -1,6 +1,7 @@
 """Tests for llmlab.pretrained: the shipped checkpoint loads, scores as documented, writes text, and
 refuses a corrupted or missing file with a message that says how to restore it."""
 import re
+from pathlib import Path
 import shutil
 
 import pytest
@@ -104,3 +105,25 @@ def test_an_edited_tokenizer_and_a_missing_file_say_how_to_restore_them(tmp_path
 def test_unknown_name_lists_the_choices():
     with pytest.raises(KeyError, match="unknown pretrained model 'shakespeare'.*shakespeare_char"):
         load_pretrained("shakespeare")
+
+
+def test_the_english_base_model_matches_its_readme_and_reads_any_text():
+    import math
+
+    from llmlab.checkpoint import load_checkpoint
+    model, tok = load_pretrained("english_bpe")
+    assert not model.training and tok.vocab_size == model.config.vocab_size == 2048
+    assert model.num_parameters(non_embedding=False) == 2_197_632
+    readme = (Path(__file__).resolve().parent.parent / "data/pretrained/README.md").read_text()
+    assert "2,197,632 parameters" in readme and "validation **3.669**" in readme
+    review = "Ça marche ! 10/10 😀 — the café's Wi-Fi was great"
+    assert tok.decode(tok.encode(review)) == review  # byte-level: no unknown characters
+    saved = load_checkpoint(pretrained_files("english_bpe")[0])
+    names = saved.extra["data"]["corpus"].split(",")
+    text = "\n\n".join(load_text(n) for n in names)
+    _, val = train_val_split(torch.tensor(tok.encode(text)), saved.extra["data"]["val_fraction"])
+    cfg = saved.train_config
+    loss = estimate_loss(model, val, cfg["batch_size"], cfg["block_size"], cfg["eval_steps"],
+                         seed=cfg["seed"])
+    assert math.isclose(loss, saved.history[-1]["val_loss"], abs_tol=2e-3)
+    assert f"{saved.history[-1]['val_loss']:.3f}" == "3.669"

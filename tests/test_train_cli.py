@@ -160,3 +160,16 @@ def test_cli_under_torchrun_with_two_cpu_processes(tmp_path, text_file):
     assert ckpt.step == 4 and [r["step"] for r in ckpt.history] == [0, 2, 4]
     assert ckpt.history[-1]["tokens_seen"] == 4 * 4 * 16 * 2  # steps x batch x block x ranks
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.pt", "ddp.tokenizer.json", "tiny.txt"]
+
+
+def test_cli_trains_on_several_corpora_joined_and_names_an_empty_one(tmp_path):
+    out = tmp_path / "two.pt"
+    assert main([*TINY, "--corpus", "persuasion,sense", "--max-steps", "3", "--eval-interval", "3",
+                 "--sample", "0", "--out", str(out)]) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt.extra["data"]["corpus"] == "persuasion,sense"
+    tok = load_tokenizer(tokenizer_path(out))
+    both = load_text("persuasion") + load_text("sense")
+    assert set(tok.vocab) == set(both)  # the vocabulary came from both texts
+    with pytest.raises(SystemExit, match="has an empty name"):
+        main([*TINY, "--corpus", "persuasion,", "--out", str(tmp_path / "x.pt")])
