@@ -33,10 +33,10 @@ from llmlab.checkpoint import (TrainState, load_checkpoint, restore_rng_state, r
 from llmlab._validate_input import as_int
 from llmlab._validate_training import (check_state_fits, check_train_config, check_writable,
                                       resolve_device)
-from llmlab.data import random_batch
+from llmlab.batches import BatchSource, TokenStream
 
 __all__ = ["TrainConfig", "TrainState", "TrainResult", "lr_at", "make_optimizer",
-           "estimate_loss", "train"]
+           "estimate_loss", "lm_loss", "train"]
 
 _DTYPES = ("float32", "bfloat16")
 
@@ -149,12 +149,23 @@ def _loss_of(output) -> torch.Tensor:
     return loss
 
 
+def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The default loss: the model's own, from model(x, y) (next-token cross-entropy for a GPT)."""
+    return _loss_of(model(x, y))
+
+
 @torch.no_grad()
-def estimate_loss(model: nn.Module, ids, batch_size: int, block_size: int, eval_steps: int = 20,
-                  seed: int = 0, device=None, dtype: str = "float32") -> float:
-    """Mean loss over eval_steps random batches, in eval mode without gradients (the mode is restored)."""
+def estimate_loss(model: nn.Module, ids, batch_size: int, block_size: int | None = None,
+                  eval_steps: int = 20, seed: int = 0, device=None, dtype: str = "float32",
+                  loss_fn=None) -> float:
+    """Mean loss over eval_steps random batches, in eval mode without gradients (the mode is restored).
+
+    ids is a token sequence (windows of block_size are drawn) or any batch source.
+    """
     eval_steps = as_int(eval_steps, "eval_steps", 1)  # 0 batches would be a division by zero
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    source = ids if isinstance(ids, BatchSource) else TokenStream(ids, block_size)
+    loss_fn = lm_loss if loss_fn is None else loss_fn
     # A fresh generator with a fixed seed: every evaluation sees the same batches, so two points
     # on the curve differ because the model changed, not because the batches did.
     gen = torch.Generator().manual_seed(seed)
@@ -163,12 +174,19 @@ def estimate_loss(model: nn.Module, ids, batch_size: int, block_size: int, eval_
     try:
         total = 0.0
         for _ in range(eval_steps):
-            x, y = random_batch(ids, batch_size, block_size, generator=gen, device=device)
+            x, y = source.sample(batch_size, gen, device)
             with _autocast(device, dtype):
-                total += _loss_of(model(x, y)).item()
+                total += loss_fn(model, x, y).item()
         return total / eval_steps
     finally:
         model.train(was_training)
+
+
+def _as_source(data, name: str, config: TrainConfig, vocab_size: int | None):
+    """A batch source as given, or token ids checked and wrapped in a TokenStream of block_size."""
+    if isinstance(data, BatchSource):
+        return data
+    return TokenStream(_as_ids(data, name, config, vocab_size), config.block_size)
 
 
 def _as_ids(ids, name: str, config: TrainConfig, vocab_size: int | None) -> torch.Tensor:
@@ -185,6 +203,17 @@ def _as_ids(ids, name: str, config: TrainConfig, vocab_size: int | None) -> torc
                          f"vocab_size is {vocab_size}: build the model with "
                          "vocab_size=tokenizer.vocab_size")
     return ids.long()
+
+
+@torch.no_grad()
+def _measure(model: nn.Module, metrics: dict) -> dict:
+    """Each metric's value for the model, in eval mode (the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return {name: float(fn(model)) for name, fn in metrics.items()}
+    finally:
+        model.train(was_training)
 
 
 def _distributed() -> tuple[int, int]:
@@ -236,8 +265,14 @@ class _StopRequest:
 
 def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None = None,
           callback=None, progress: bool = True, state: TrainState | None = None,
-          resume_from=None, step_callback=None, checkpoint_extra: dict | None = None) -> TrainResult:
-    """Train model on random windows of train_ids; stop cleanly on Ctrl-C; return a TrainResult.
+          resume_from=None, step_callback=None, checkpoint_extra: dict | None = None,
+          loss_fn=None, metrics: dict | None = None) -> TrainResult:
+    """Train model on random batches of train_ids; stop cleanly on Ctrl-C; return a TrainResult.
+
+    train_ids / val_ids are token ids (random windows of config.block_size with next-token
+    targets) or any batch source (llmlab.batches.BatchSource). loss_fn(model, inputs, targets)
+    gives the loss to minimise (default lm_loss: the model's own). metrics maps a name to
+    fn(model) -> float, measured at every evaluation (eval mode, no gradients) into the history.
 
     callback(history) runs after every evaluation; step_callback(step, loss) after every step.
     To continue a run pass state=result.state (same model object), or resume_from=a checkpoint
@@ -266,8 +301,13 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
         raise ValueError(f"TrainConfig.block_size={config.block_size} is longer than the model's "
                          f"block_size={model_block}: use block_size <= {model_block}")
     vocab_size = getattr(model_config, "vocab_size", getattr(raw, "vocab_size", None))
-    train_ids = _as_ids(train_ids, "train_ids", config, vocab_size)
-    val_ids = None if val_ids is None else _as_ids(val_ids, "val_ids", config, vocab_size)
+    train_src = _as_source(train_ids, "train_ids", config, vocab_size)
+    val_src = None if val_ids is None else _as_source(val_ids, "val_ids", config, vocab_size)
+    loss_fn = lm_loss if loss_fn is None else loss_fn
+    metrics = dict(metrics or {})
+    if not callable(loss_fn) or not all(callable(f) for f in metrics.values()):
+        raise TypeError("loss_fn must be a function (model, inputs, targets) -> loss, and metrics "
+                        "a dict of name -> function(model) -> float")
     device = resolve_device(config.device, get_device)
     _autocast(device, config.dtype)  # fail now, not after the first batch
     if config.checkpoint_path is not None and _distributed()[0] == 0:
@@ -300,10 +340,11 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
         if not main:  # only rank 0's batch stream was saved; the others start a fresh one here
             gen.manual_seed(config.seed + rank + 1_000_003 * step)
 
-    tokens_per_step = config.batch_size * config.block_size * world
-    eval_args = dict(batch_size=config.batch_size, block_size=config.block_size,
-                     eval_steps=config.eval_steps, seed=config.seed, device=device,
-                     dtype=config.dtype)
+    # Tokens read per step: windows for a token stream; a sentence source says what it means.
+    tokens_per_step = config.batch_size * config.block_size * world \
+        if isinstance(train_src, TokenStream) else None
+    eval_args = dict(batch_size=config.batch_size, eval_steps=config.eval_steps, seed=config.seed,
+                     device=device, dtype=config.dtype, loss_fn=loss_fn)
     start = time.perf_counter() - elapsed0
 
     def save(at_step: int) -> None:
@@ -327,14 +368,17 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
             due = step % config.eval_interval == 0 or step == config.max_steps
             # A resumed run may stop right after an evaluation it already recorded.
             if main and due and not (history and history[-1]["step"] == step):
-                history.append({
+                row = {
                     "step": step,
-                    "train_loss": estimate_loss(raw, train_ids, **eval_args),
-                    "val_loss": None if val_ids is None else estimate_loss(raw, val_ids, **eval_args),
+                    "train_loss": estimate_loss(raw, train_src, **eval_args),
+                    "val_loss": None if val_src is None else estimate_loss(raw, val_src, **eval_args),
                     "lr": lr_at(step, config),
-                    "tokens_seen": step * tokens_per_step,
+                    "tokens_seen": None if tokens_per_step is None else step * tokens_per_step,
+                    "examples_seen": step * config.batch_size * world,
                     "elapsed_s": time.perf_counter() - start,
-                })
+                }
+                row.update(_measure(raw, metrics))
+                history.append(row)
                 bar.set_postfix_str(_postfix(history, step_losses[-config.log_interval:]))
                 if callback is not None:
                     callback(history)
@@ -346,10 +390,9 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
             lr = lr_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = random_batch(train_ids, config.batch_size, config.block_size,
-                                generator=gen, device=device)          # (B, T), (B, T)
+            x, y = train_src.sample(config.batch_size, gen, device)  # e.g. (B, T), (B, T)
             with _autocast(device, config.dtype):
-                loss = _loss_of(net(x, y))
+                loss = loss_fn(net, x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:  # one rare huge gradient must not undo the training so far
