@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from pathlib import Path
@@ -21,6 +22,8 @@ __all__ = [
     "train_val_split",
     "random_batch",
     "load_sentiment",
+    "sentiment_splits",
+    "SENTIMENT_SPLIT",
 ]
 
 # Short names for the shipped text files (paths relative to data/). Read-only on purpose.
@@ -40,6 +43,7 @@ CORPORA = MappingProxyType({
 })
 
 SENTIMENT_SOURCES = ("amazon", "imdb", "yelp")
+SENTIMENT_SPLIT = MappingProxyType({"train": 0.70, "val": 0.15, "test": 0.15})
 _SENTIMENT_FILES = MappingProxyType({
     "amazon": "sentiment/amazon_cells_labelled.txt",
     "imdb": "sentiment/imdb_labelled.txt",
@@ -174,22 +178,60 @@ def random_batch(ids: torch.Tensor, batch_size: int, block_size: int,
     return x, y
 
 
-def load_sentiment(source: str = "all") -> list[tuple[str, int]]:
-    """Return (sentence, label) pairs from the UCI sentiment sentences; label 1 = positive."""
-    sources = SENTIMENT_SOURCES if source == "all" else (source,)
+def load_sentiment(source="all", split: str | None = None) -> list[tuple[str, int]]:
+    """Return (sentence, label) pairs from the UCI sentiment sentences; label 1 = positive.
+
+    source: "all", one of SENTIMENT_SOURCES, or a list of them. split: None (every sentence) or
+    "train" / "val" / "test", the course's fixed split (see sentiment_splits).
+    """
+    sources = SENTIMENT_SOURCES if source == "all" else \
+        (source,) if isinstance(source, str) else tuple(source)
+    if split is not None and split not in SENTIMENT_SPLIT:
+        raise ValueError(f"unknown split {split!r}; choose None or one of {tuple(SENTIMENT_SPLIT)}")
+    assigned = sentiment_splits() if split is not None else {}
     pairs: list[tuple[str, int]] = []
     for src in sources:
-        if not isinstance(src, str) or src not in _SENTIMENT_FILES:
-            raise ValueError(f"unknown sentiment source {src!r}; choose 'all' or one of {SENTIMENT_SOURCES}")
-        path = verify(data_dir() / _SENTIMENT_FILES[src])
-        text = path.read_text(encoding="utf-8")
-        # Split on "\n" only: imdb_labelled.txt contains U+0085 (NEXT LINE) inside sentences,
-        # which str.splitlines() would wrongly treat as a line break.
-        for lineno, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            sentence, sep, label = line.rstrip("\r").rpartition("\t")
-            if not sep or label.strip() not in ("0", "1"):
-                raise ValueError(f"{_SENTIMENT_FILES[src]} line {lineno}: expected 'sentence<TAB>0|1'")
-            pairs.append((sentence.strip(), int(label)))
+        pairs += [p for p in _read_sentiment(src) if split is None or assigned[p[0]] == split]
     return pairs
+
+
+def _read_sentiment(src: str) -> list[tuple[str, int]]:
+    """The (sentence, label) pairs of one source file, checksum-verified."""
+    if not isinstance(src, str) or src not in _SENTIMENT_FILES:
+        raise ValueError(f"unknown sentiment source {src!r}; choose 'all' or one or more of "
+                         f"{SENTIMENT_SOURCES}")
+    path = verify(data_dir() / _SENTIMENT_FILES[src])
+    text = path.read_text(encoding="utf-8")
+    pairs = []
+    # Split on "\n" only: imdb_labelled.txt contains U+0085 (NEXT LINE) inside sentences,
+    # which str.splitlines() would wrongly treat as a line break.
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        sentence, sep, label = line.rstrip("\r").rpartition("\t")
+        if not sep or label.strip() not in ("0", "1"):
+            raise ValueError(f"{_SENTIMENT_FILES[src]} line {lineno}: expected 'sentence<TAB>0|1'")
+        pairs.append((sentence.strip(), int(label)))
+    return pairs
+
+
+def sentiment_splits() -> dict[str, str]:
+    """The course's fixed split: sentence -> "train" / "val" / "test" (70 / 15 / 15 %).
+
+    Stratified: each (source, label) group of 500 is split 70/15/15 on its own, so every split
+    has the three sources and both labels in equal shares. Within a group the order is the
+    SHA-256 of the lower-cased sentence: no random generator, so the split is the same on every
+    machine and version. A sentence that occurs more than once (18 do) always lands in the split
+    of its first occurrence, so no test sentence is ever seen in training.
+    """
+    split_of: dict[str, str] = {}
+    bounds = list(itertools.accumulate(SENTIMENT_SPLIT.values()))
+    for src in SENTIMENT_SOURCES:
+        pairs = _read_sentiment(src)
+        for label in (0, 1):
+            group = sorted({t for t, y in pairs if y == label},
+                           key=lambda t: hashlib.sha256(t.lower().encode("utf-8")).hexdigest())
+            for rank, sentence in enumerate(group):
+                name = next(n for n, b in zip(SENTIMENT_SPLIT, bounds) if rank < round(b * len(group)))
+                split_of.setdefault(sentence, name)
+    return split_of

@@ -180,3 +180,27 @@ def test_random_batch_sizes_must_be_ints(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=f"{name} must be an int >= 1"):
         data.random_batch(torch.arange(10), **args)
+
+
+def test_the_sentiment_split_is_fixed_disjoint_stratified_and_complete():
+    from collections import Counter
+
+    from llmlab.data import SENTIMENT_SOURCES, load_sentiment, sentiment_splits
+    splits = {name: load_sentiment(split=name) for name in ("train", "val", "test")}
+    assert splits == {name: load_sentiment(split=name) for name in splits}  # deterministic
+    assert sum(map(len, splits.values())) == len(load_sentiment()) == 3000
+    texts = {name: {t for t, _ in pairs} for name, pairs in splits.items()}
+    assert not (texts["train"] & texts["val"] or texts["train"] & texts["test"]
+                or texts["val"] & texts["test"])  # disjoint, duplicates included
+    for src in SENTIMENT_SOURCES:  # each source and label split 70 / 15 / 15 on its own
+        for name, share in (("train", 0.70), ("val", 0.15), ("test", 0.15)):
+            counts = Counter(y for _, y in load_sentiment(src, split=name))
+            assert all(abs(counts[y] - share * 500) <= 3 for y in (0, 1)), (src, name, counts)
+    assert set(sentiment_splits().values()) == {"train", "val", "test"}
+    two = load_sentiment(["amazon", "yelp"], split="train")
+    assert len(two) == len(load_sentiment("amazon", split="train")) + len(
+        load_sentiment("yelp", split="train"))
+    with pytest.raises(ValueError, match="unknown split 'validation'"):
+        load_sentiment(split="validation")
+    with pytest.raises(ValueError, match="unknown sentiment source 'twitter'"):
+        load_sentiment(["amazon", "twitter"])
