@@ -185,7 +185,7 @@ def load_sentiment(source="all", split: str | None = None) -> list[tuple[str, in
     "train" / "val" / "test", the course's fixed split (see sentiment_splits).
     """
     sources = SENTIMENT_SOURCES if source == "all" else \
-        (source,) if isinstance(source, str) else tuple(source)
+        tuple(source) if isinstance(source, (list, tuple)) else (source,)
     if split is not None and split not in SENTIMENT_SPLIT:
         raise ValueError(f"unknown split {split!r}; choose None or one of {tuple(SENTIMENT_SPLIT)}")
     assigned = sentiment_splits() if split is not None else {}

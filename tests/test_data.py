@@ -81,7 +81,7 @@ def test_load_text_needs_a_corpus_name(name):
         data.load_text(name)
 
 
-@pytest.mark.parametrize("source", [["yelp"], 1, None])
+@pytest.mark.parametrize("source", [["yelp", 3], 1, None, {"yelp"}])
 def test_load_sentiment_source_must_be_a_name(source):
     with pytest.raises(ValueError, match="unknown sentiment source"):
         data.load_sentiment(source)
