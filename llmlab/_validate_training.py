@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from llmlab._validate_input import as_int, is_number
+from llmlab.batches import BatchSource, TokenStream
 
 __all__: list[str] = []  # private: llmlab.training is the public face
 
@@ -124,3 +125,30 @@ def check_writable(path) -> Path:
                          "you can write to as checkpoint_path") from None
     return path
 
+
+def as_source(data, name: str, config, vocab_size: int | None):
+    """A batch source as given, or token ids checked and wrapped in a TokenStream of block_size."""
+    if isinstance(data, BatchSource):
+        theirs = getattr(data, "vocab_size", None)
+        if None not in (theirs, vocab_size) and theirs != vocab_size:
+            raise ValueError(f"{name} was encoded with a tokenizer of {theirs} tokens but the model "
+                             f"reads {vocab_size}: encode with the model's own tokenizer (e.g. the "
+                             "one load_pretrained returns with it)")
+        return data
+    return TokenStream(_as_ids(data, name, config, vocab_size), config.block_size)
+
+
+def _as_ids(ids, name: str, config, vocab_size: int | None) -> torch.Tensor:
+    """Return token ids as a 1-D LongTensor long enough for one batch, or raise naming the fix."""
+    ids = torch.as_tensor(ids)
+    if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
+        raise ValueError(f"{name} must be a 1-D sequence of integer token ids, got shape "
+                         f"{tuple(ids.shape)} and dtype {ids.dtype}: encode the text first")
+    if len(ids) < config.block_size + 1:
+        raise ValueError(f"{name} has {len(ids)} tokens but one window needs block_size + 1 = "
+                         f"{config.block_size + 1}: use more text or a smaller block_size")
+    if vocab_size is not None and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"{name} holds ids from {int(ids.min())} to {int(ids.max())} but the model's "
+                         f"vocab_size is {vocab_size}: build the model with "
+                         "vocab_size=tokenizer.vocab_size")
+    return ids.long()

@@ -109,10 +109,28 @@ class GPT(nn.Module):
         Without return_attention the blocks use PyTorch's fused attention (fast training); with it,
         the explicit path, which also returns every layer's weights, stacked as (L, B, H, T, T).
         """
+        if targets is not None:
+            idx = _check_idx(idx, self.config, self.lm_head.weight.device)  # (B, T) int64
+            targets = _check_targets(idx, targets, self.config.vocab_size)  # (B, T) int64
+        h, attention = self.features(idx, return_attention)  # (B, T, C)
+        logits = self.lm_head(h)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            # Every position is a training example: predict token t + 1 from tokens 0..t.
+            # Targets equal to -100 are ignored (PyTorch's ignore_index), e.g. for padding.
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        # NaN weights give NaN out: check only the output (the loss: one number), not every layer.
+        _check_finite_output(self, logits if loss is None else loss, "logits" if loss is None else "loss")
+        return GPTOutput(logits, loss, attention)
+
+    def features(self, idx: torch.Tensor, return_attention: bool = False):
+        """The final hidden state of every position (after ln_f), (B, T, C); and the attention.
+
+        What the language-model head reads, and what a classifier on top of the GPT reads too.
+        The attention (L, B, H, T, T) is returned when return_attention=True, else None.
+        """
         idx = _check_idx(idx, self.config, self.lm_head.weight.device)  # (B, T) int64
         return_attention = _as_flag(return_attention, "return_attention")
-        if targets is not None:
-            targets = _check_targets(idx, targets, self.config.vocab_size)  # (B, T) int64
         x = self._embed(idx, offset=0)  # (B, T, C)
         weights = []
         for block in self.transformer.h:
@@ -121,16 +139,8 @@ class GPT(nn.Module):
                 weights.append(w)
             else:
                 x = block(x)  # (B, T, C)
-        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, V)
-        loss = None
-        if targets is not None:
-            # Every position is a training example: predict token t + 1 from tokens 0..t.
-            # Targets equal to -100 are ignored (PyTorch's ignore_index), e.g. for padding.
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        # NaN weights give NaN out: check only the output (the loss: one number), not every layer.
-        _check_finite_output(self, logits if loss is None else loss, "logits" if loss is None else "loss")
         attention = torch.stack(weights) if return_attention else None  # (L, B, H, T, T)
-        return GPTOutput(logits, loss, attention)
+        return self.transformer.ln_f(x), attention
 
     def _embed(self, idx: torch.Tensor, offset: int) -> torch.Tensor:
         """Token plus position embeddings of idx (B, T), whose first token sits at position offset."""

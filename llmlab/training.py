@@ -1,23 +1,22 @@
 """The one training loop of the course: AdamW, warm-up + cosine schedule, clipping, periodic eval.
 
-train() draws random windows of the token stream (llmlab.data.random_batch), shows a progress
-bar, evaluates train and validation loss every eval_interval steps, calls an optional callback
+train() draws random batches from a batch source (random windows of a token stream by default,
+labelled sentences for fine-tuning: llmlab.batches), shows a progress bar, evaluates train and validation loss every eval_interval steps, calls an optional callback
 (e.g. a LivePlot) with the history so far, and writes checkpoints. Interrupting it (Ctrl-C or the
 notebook's stop button) ends training cleanly after the current step (press twice to stop at
 once): the model and its history are returned with interrupted=True, and a final checkpoint is
 written if checkpoints are on. No Ctrl-C can cut a checkpoint being written: nothing is lost, and
 the run resumes exactly.
 
-Any model fits whose forward(x, targets) returns the loss as `.loss` (GPT's GPTOutput) or as the
-second item of a tuple (NeuralBigram's (logits, loss)).
+With the default loss, any model fits whose forward(x, targets) returns the loss as `.loss`
+(GPT's GPTOutput) or as the second item of a tuple (NeuralBigram's (logits, loss)); any other
+task passes its own loss_fn(model, inputs, targets) (e.g. llmlab.classifier.classification_loss).
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import math
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 
@@ -31,8 +30,9 @@ from llmlab import get_device
 from llmlab.checkpoint import (TrainState, load_checkpoint, restore_rng_state, rng_state,
                                save_checkpoint, unwrap_model)
 from llmlab._validate_input import as_int
-from llmlab._validate_training import (check_state_fits, check_train_config, check_writable,
-                                      resolve_device)
+from llmlab._interrupt import StopRequest
+from llmlab._validate_training import (as_source, check_state_fits, check_train_config,
+                                      check_writable, resolve_device)
 from llmlab.batches import BatchSource, TokenStream
 
 __all__ = ["TrainConfig", "TrainState", "TrainResult", "lr_at", "make_optimizer",
@@ -182,29 +182,6 @@ def estimate_loss(model: nn.Module, ids, batch_size: int, block_size: int | None
         model.train(was_training)
 
 
-def _as_source(data, name: str, config: TrainConfig, vocab_size: int | None):
-    """A batch source as given, or token ids checked and wrapped in a TokenStream of block_size."""
-    if isinstance(data, BatchSource):
-        return data
-    return TokenStream(_as_ids(data, name, config, vocab_size), config.block_size)
-
-
-def _as_ids(ids, name: str, config: TrainConfig, vocab_size: int | None) -> torch.Tensor:
-    """Return token ids as a 1-D LongTensor long enough for one batch, or raise naming the fix."""
-    ids = torch.as_tensor(ids)
-    if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must be a 1-D sequence of integer token ids, got shape "
-                         f"{tuple(ids.shape)} and dtype {ids.dtype}: encode the text first")
-    if len(ids) < config.block_size + 1:
-        raise ValueError(f"{name} has {len(ids)} tokens but one window needs block_size + 1 = "
-                         f"{config.block_size + 1}: use more text or a smaller block_size")
-    if vocab_size is not None and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"{name} holds ids from {int(ids.min())} to {int(ids.max())} but the model's "
-                         f"vocab_size is {vocab_size}: build the model with "
-                         "vocab_size=tokenizer.vocab_size")
-    return ids.long()
-
-
 @torch.no_grad()
 def _measure(model: nn.Module, metrics: dict) -> dict:
     """Each metric's value for the model, in eval mode (the mode is restored)."""
@@ -231,36 +208,6 @@ def _postfix(history: list, recent: list) -> str:
         kind = "val" if row["val_loss"] is not None else "train"
         parts.append(f"{kind} {row[kind + '_loss']:.4f} @ step {row['step']}")
     return ", ".join(parts)
-
-
-class _StopRequest:
-    """Ctrl-C / the stop button, deferred to the end of the current step (a second one stops at once).
-
-    A step interrupted half-way would leave some weights and Adam moments updated and others not,
-    and the run could no longer be resumed exactly. Only in the main thread of a single process:
-    under torchrun every rank must stop at the same step, so there an interrupt acts at once.
-    """
-
-    def __init__(self, enabled: bool):
-        self.requested = False
-        self.saving = False  # while True, no interrupt may cut the checkpoint being written
-        self._enabled = enabled and threading.current_thread() is threading.main_thread()
-        self._previous = None
-
-    def _handler(self, signum, frame) -> None:
-        if self.requested and not self.saving:  # pressed twice: do not wait for the step
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def install(self) -> None:
-        """From now on, Ctrl-C only asks to stop."""
-        if self._enabled:
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-
-    def restore(self) -> None:
-        """Ctrl-C behaves as before train() was called."""
-        if self._enabled:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None = None,
@@ -296,13 +243,19 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
                          f"{config.max_steps}: raise max_steps to train further")
     raw = unwrap_model(model)
     model_config = getattr(raw, "config", None)
-    model_block = getattr(model_config, "block_size", None)
-    if model_block is not None and config.block_size > model_block:
+    model_block = getattr(model_config, "block_size", getattr(raw, "block_size", None))
+    for src in (train_ids, val_ids):  # a sentence source's own block_size, else the config's
+        block = getattr(src, "block_size", None) if isinstance(src, BatchSource) else None
+        if model_block is not None and block is not None and block > model_block:
+            raise ValueError(f"the batches hold up to {block} tokens per example but the model "
+                             f"reads at most {model_block}: build them with block_size <= {model_block}")
+    if model_block is not None and not isinstance(train_ids, BatchSource) \
+            and config.block_size > model_block:
         raise ValueError(f"TrainConfig.block_size={config.block_size} is longer than the model's "
                          f"block_size={model_block}: use block_size <= {model_block}")
     vocab_size = getattr(model_config, "vocab_size", getattr(raw, "vocab_size", None))
-    train_src = _as_source(train_ids, "train_ids", config, vocab_size)
-    val_src = None if val_ids is None else _as_source(val_ids, "val_ids", config, vocab_size)
+    train_src = as_source(train_ids, "train_ids", config, vocab_size)
+    val_src = None if val_ids is None else as_source(val_ids, "val_ids", config, vocab_size)
     loss_fn = lm_loss if loss_fn is None else loss_fn
     metrics = dict(metrics or {})
     if not callable(loss_fn) or not all(callable(f) for f in metrics.values()):
@@ -361,7 +314,7 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step",
                disable=not (progress and main), dynamic_ncols=True)
     interrupted = False
-    stop = _StopRequest(enabled=world == 1)
+    stop = StopRequest(enabled=world == 1)
     stop.install()
     try:
         while True:

@@ -1,0 +1,224 @@
+"""A classifier on top of a pretrained GPT: pool one state per sentence, then a linear head.
+
+    ids, lengths = encode_batch(tokenizer, sentences, block_size)  # (B, T) right-padded, (B,)
+    h, _ = gpt.features(ids)                                       # (B, T, C)
+    logits = head(pool(h, lengths))                                # (B, n_classes)
+
+Right padding needs no attention mask in a causal model: position t attends only to positions
+0..t, so every real token (t < length) sees real tokens only, and the pads after it cannot change
+it. The last real token (position length - 1) has read the whole sentence; that is the state GPT-1
+classified from (Radford et al., 2018). Mean pooling averages the real positions instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llmlab._validate_input import as_int, check_text
+from llmlab.gpt import GPT
+
+__all__ = ["encode_batch", "last_token_pool", "mean_pool", "GPTClassifier", "SentenceBatches",
+           "classification_loss", "set_trainable", "count_trainable", "accuracy",
+           "confusion_matrix", "PARTS", "POOLINGS"]
+
+POOLINGS = ("last", "mean")
+PARTS = ("head", "last_block", "all_but_embeddings", "all")  # what set_trainable can leave trainable
+
+
+def encode_batch(tokenizer, sentences, block_size: int, truncate: bool = False, pad_id: int = 0):
+    """Token ids of sentences, right-padded with pad_id to the longest: (B, T) ids and (B,) lengths."""
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a list of str, got one str: wrap it as [sentence]")
+    encoded = []
+    for i, s in enumerate(sentences):
+        ids = tokenizer.encode(check_text(s, f"sentences[{i}]"))
+        if not ids:
+            raise ValueError(f"sentences[{i}] is empty: a classifier needs at least one token to "
+                             "read; drop empty sentences first")
+        if len(ids) > block_size:
+            if not truncate:
+                raise ValueError(f"sentences[{i}] has {len(ids)} tokens but the model reads at most "
+                                 f"block_size={block_size}: pass truncate=True to keep its first "
+                                 f"{block_size} tokens, or shorten it")
+            ids = ids[:block_size]
+        encoded.append(ids)
+    if not encoded:
+        raise ValueError("sentences is empty: give at least one sentence")
+    lengths = torch.tensor([len(ids) for ids in encoded])  # (B,)
+    batch = torch.full((len(encoded), int(lengths.max())), pad_id, dtype=torch.long)  # (B, T)
+    for row, ids in enumerate(encoded):
+        batch[row, :len(ids)] = torch.tensor(ids)
+    return batch, lengths
+
+
+def _check_lengths(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """lengths as a (B,) int64 tensor on h's device with 1 <= length <= T, or raise."""
+    lengths = torch.as_tensor(lengths, device=h.device)
+    B, T = h.shape[:2]
+    if lengths.shape != (B,) or lengths.is_floating_point():
+        raise ValueError(f"lengths must be {B} integers (one per sentence), got shape "
+                         f"{tuple(lengths.shape)} and dtype {lengths.dtype}")
+    if lengths.min() < 1 or lengths.max() > T:
+        raise ValueError(f"lengths must lie in 1..{T} (the padded length), got "
+                         f"{int(lengths.min())}..{int(lengths.max())}")
+    return lengths.long()
+
+
+def last_token_pool(h: torch.Tensor, lengths) -> torch.Tensor:
+    """The state of each sentence's last real token: h (B, T, C) -> (B, C)."""
+    lengths = _check_lengths(h, lengths)
+    index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, h.shape[-1])  # (B, 1, C)
+    return h.gather(1, index).squeeze(1)  # (B, C)
+
+
+def mean_pool(h: torch.Tensor, lengths) -> torch.Tensor:
+    """The mean of each sentence's real-token states: h (B, T, C) -> (B, C); pads are left out."""
+    lengths = _check_lengths(h, lengths)
+    real = torch.arange(h.shape[1], device=h.device)[None, :] < lengths[:, None]  # (B, T)
+    return (h * real[..., None]).sum(1) / lengths[:, None].to(h.dtype)  # (B, C)
+
+
+@dataclass
+class ClassifierConfig:
+    """How to classify from a GPT: number of classes, pooling, dropout before the head."""
+
+    n_classes: int = 2
+    pooling: str = "last"
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        self.n_classes = as_int(self.n_classes, "ClassifierConfig.n_classes", 2)
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"ClassifierConfig.pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+
+class GPTClassifier(nn.Module):
+    """A pretrained GPT body (its lm_head unused) + pooling + a linear classification head."""
+
+    def __init__(self, gpt: GPT, config: ClassifierConfig | None = None):
+        super().__init__()
+        if not isinstance(gpt, GPT):
+            raise TypeError(f"GPTClassifier wraps an llmlab GPT, got {type(gpt).__name__}")
+        self.config = config or ClassifierConfig()
+        self.gpt = gpt
+        self.drop = nn.Dropout(self.config.dropout)
+        self.head = nn.Linear(gpt.config.n_embd, self.config.n_classes)
+        nn.init.normal_(self.head.weight, std=0.02)  # small: the first predictions are near chance
+        nn.init.zeros_(self.head.bias)
+
+    @property
+    def vocab_size(self) -> int:
+        """The token ids the body reads (its tokenizer's vocab_size)."""
+        return self.gpt.config.vocab_size
+
+    @property
+    def block_size(self) -> int:
+        """The longest sentence, in tokens, the body reads."""
+        return self.gpt.config.block_size
+
+    def pooled(self, idx: torch.Tensor, lengths) -> torch.Tensor:
+        """One state per sentence, (B, C), chosen by config.pooling."""
+        h, _ = self.gpt.features(idx)  # (B, T, C)
+        pool = last_token_pool if self.config.pooling == "last" else mean_pool
+        return pool(h, lengths)
+
+    def forward(self, idx: torch.Tensor, lengths) -> torch.Tensor:
+        """Class logits (B, n_classes) for right-padded ids (B, T) with real lengths (B,)."""
+        return self.head(self.drop(self.pooled(idx, lengths)))
+
+
+def classification_loss(model: nn.Module, inputs, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of model(*inputs) against labels: the loss_fn for llmlab.training.train."""
+    return F.cross_entropy(model(*inputs), labels)
+
+
+class SentenceBatches:
+    """Random batches of labelled sentences for train(): ((ids, lengths), labels) on a device."""
+
+    def __init__(self, tokenizer, pairs, block_size: int, n_classes: int = 2, truncate: bool = True):
+        pairs = list(pairs)
+        labels = [y for _, y in pairs]
+        bad = [y for y in labels if isinstance(y, bool) or not isinstance(y, int)
+               or not 0 <= y < n_classes]
+        if bad:
+            raise ValueError(f"labels must be ints from 0 to {n_classes - 1}, got {bad[0]!r}: "
+                             "map your labels to class numbers first")
+        self.ids, self.lengths = encode_batch(tokenizer, [s for s, _ in pairs], block_size,
+                                              truncate=truncate)  # (N, T), (N,)
+        self.labels = torch.tensor(labels)  # (N,)
+        self.vocab_size, self.block_size = tokenizer.vocab_size, block_size  # checked by train()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sample(self, batch_size: int, generator: torch.Generator, device=None):
+        """batch_size sentences drawn at random, trimmed to the longest of them."""
+        rows = torch.randint(len(self.labels), (batch_size,), generator=generator)  # (B,)
+        lengths = self.lengths[rows]
+        ids = self.ids[rows, :int(lengths.max())]  # (B, T_batch)
+        return (ids.to(device), lengths.to(device)), self.labels[rows].to(device)
+
+    def batches(self, batch_size: int = 64):
+        """Every sentence once, in order: ((ids, lengths), labels) batches for evaluation."""
+        for start in range(0, len(self.labels), batch_size):
+            lengths = self.lengths[start:start + batch_size]
+            yield (self.ids[start:start + batch_size, :int(lengths.max())], lengths), \
+                self.labels[start:start + batch_size]
+
+
+def _check_part(part: str) -> str:
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    return part
+
+
+def set_trainable(model: GPTClassifier, part: str) -> GPTClassifier:
+    """Freeze everything but part: "head", "last_block" (+ ln_f + head), "all_but_embeddings", "all"."""
+    _check_part(part)
+    gpt = model.gpt
+    for p in model.parameters():
+        p.requires_grad_(part == "all")
+    trainable = [model.head]
+    if part in ("last_block", "all_but_embeddings"):
+        trainable += [gpt.transformer.h[-1], gpt.transformer.ln_f]
+    if part == "all_but_embeddings":
+        trainable += list(gpt.transformer.h)
+    for module in trainable:
+        for p in module.parameters():
+            p.requires_grad_(True)
+    return model
+
+
+def count_trainable(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; a tied table is counted once."""
+    params = list({id(p): p for p in model.parameters()}.values())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+@torch.no_grad()
+def _predictions(model: nn.Module, data: SentenceBatches, batch_size: int = 64):
+    """Predicted and true labels of every sentence in data, in eval mode (the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        preds = [model(ids.to(device), lengths.to(device)).argmax(-1).cpu()
+                 for (ids, lengths), _ in data.batches(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(preds), data.labels
+
+
+def accuracy(model: nn.Module, data: SentenceBatches) -> float:
+    """The share of sentences in data that the model labels correctly."""
+    pred, true = _predictions(model, data)
+    return (pred == true).float().mean().item()
+
+
+def confusion_matrix(model: nn.Module, data: SentenceBatches, n_classes: int = 2) -> torch.Tensor:
+    """Counts (n_classes, n_classes): row = true label, column = predicted label."""
+    pred, true = _predictions(model, data)
+    return torch.bincount(true * n_classes + pred, minlength=n_classes ** 2).view(n_classes, n_classes)
