@@ -22,7 +22,8 @@ from llmlab.gpt import GPT
 
 __all__ = ["encode_batch", "last_token_pool", "mean_pool", "GPTClassifier", "SentenceBatches",
            "classification_loss", "set_trainable", "count_trainable", "accuracy",
-           "confusion_matrix", "PARTS", "POOLINGS"]
+           "confusion_matrix", "predict_proba", "occlusion", "accuracy_interval", "ClassifierConfig",
+           "PARTS", "POOLINGS"]
 
 POOLINGS = ("last", "mean")
 PARTS = ("head", "last_block", "all_but_embeddings", "all")  # what set_trainable can leave trainable
@@ -222,3 +223,37 @@ def confusion_matrix(model: nn.Module, data: SentenceBatches, n_classes: int = 2
     """Counts (n_classes, n_classes): row = true label, column = predicted label."""
     pred, true = _predictions(model, data)
     return torch.bincount(true * n_classes + pred, minlength=n_classes ** 2).view(n_classes, n_classes)
+
+
+@torch.no_grad()
+def predict_proba(model: GPTClassifier, tokenizer, sentences, truncate: bool = True) -> torch.Tensor:
+    """Class probabilities (B, n_classes) for a list of sentences, in eval mode (mode restored)."""
+    ids, lengths = encode_batch(tokenizer, sentences, model.block_size, truncate=truncate)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        return F.softmax(model(ids.to(device), lengths.to(device)), dim=-1).cpu()
+    finally:
+        model.train(was_training)
+
+
+def occlusion(model: GPTClassifier, tokenizer, sentence: str, target: int = 1):
+    """How P(target) moves when each word is removed: [(word, P(full) - P(without it)), ...]."""
+    words = check_text(sentence, "sentence").split()
+    if len(words) < 2:
+        raise ValueError("occlusion needs a sentence of at least two words (one must remain)")
+    variants = [sentence] + [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+    p = predict_proba(model, tokenizer, variants)[:, target]  # (1 + n_words,)
+    return [(w, (p[0] - p[1 + i]).item()) for i, w in enumerate(words)]
+
+
+def accuracy_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % for z = 1.96) of an accuracy of correct out of n."""
+    correct, n = as_int(correct, "correct", 0), as_int(n, "n", 1)
+    if correct > n:
+        raise ValueError(f"correct={correct} is more than n={n}")
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half

@@ -130,3 +130,20 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="up to 64 tokens per example but the model reads at most 32"):
         train(tiny_classifier(), SentenceBatches(TOK, PAIRS, 64), None, config, progress=False,
               loss_fn=classification_loss)
+
+
+def test_probabilities_occlusion_and_the_wilson_interval():
+    from llmlab.classifier import accuracy_interval, occlusion, predict_proba
+    model = tiny_classifier()
+    p = predict_proba(model, TOK, ["good day", "bad"])
+    assert p.shape == (2, 2) and torch.allclose(p.sum(-1), torch.ones(2)) and model.training
+    moves = occlusion(model, TOK, "a good day")
+    full = predict_proba(model, TOK, ["a good day"])[0, 1]
+    without_good = predict_proba(model, TOK, ["a day"])[0, 1]
+    assert [w for w, _ in moves] == ["a", "good", "day"]
+    assert moves[1][1] == pytest.approx((full - without_good).item(), abs=1e-6)
+    lo, hi = accuracy_interval(80, 100)
+    assert lo == pytest.approx(0.7112, abs=1e-4) and hi == pytest.approx(0.8666, abs=1e-4)
+    assert accuracy_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="more than n"):
+        accuracy_interval(11, 10)
