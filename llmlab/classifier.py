@@ -23,7 +23,7 @@ from llmlab.gpt import GPT
 __all__ = ["encode_batch", "last_token_pool", "mean_pool", "GPTClassifier", "SentenceBatches",
            "classification_loss", "set_trainable", "count_trainable", "accuracy",
            "confusion_matrix", "predict_proba", "occlusion", "accuracy_interval", "ClassifierConfig",
-           "PARTS", "POOLINGS"]
+           "sentence_attention", "PARTS", "POOLINGS"]
 
 POOLINGS = ("last", "mean")
 PARTS = ("head", "last_block", "all_but_embeddings", "all")  # what set_trainable can leave trainable
@@ -257,3 +257,23 @@ def accuracy_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
     return centre - half, centre + half
+
+
+@torch.no_grad()
+def sentence_attention(model: GPTClassifier, tokenizer, sentence: str, layer: int = -1):
+    """The tokens of sentence and the attention (T,) its last token pays them in layer (mean of heads).
+
+    The last token is the position last-token pooling classifies from; layer -1 is the top block.
+    """
+    ids, _ = encode_batch(tokenizer, [sentence], model.block_size, truncate=True)  # (1, T)
+    n_layer = model.gpt.config.n_layer
+    if isinstance(layer, bool) or not isinstance(layer, int) or not -n_layer <= layer < n_layer:
+        raise ValueError(f"layer must be an int from {-n_layer} to {n_layer - 1}, got {layer!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        _, att = model.gpt.features(ids.to(next(model.parameters()).device), return_attention=True)
+    finally:
+        model.train(was_training)
+    weights = att[layer, 0, :, -1, :].mean(0).cpu()  # (L, B, H, T, T) -> (T,)
+    return [tokenizer.decode([i]) for i in ids[0].tolist()], weights

@@ -22,6 +22,7 @@ from llmlab.viz.sampling import (
     plot_next_token_distribution,
     readable_token,
 )
+from llmlab.viz.sentiment import SentimentExplorer, plot_sentiment
 from llmlab.viz.training import LivePlot, plot_history
 
 __all__ = [
@@ -41,4 +42,6 @@ __all__ = [
     "GenerationExplorer", "render_generation", "Generation",
     # what attention heads do (lesson 06)
     "plot_head_scores",
+    # what a sentiment classifier reads (lesson 07)
+    "SentimentExplorer", "plot_sentiment",
 ]
