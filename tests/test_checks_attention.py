@@ -177,3 +177,30 @@ def test_masked_attention_accepts_a_large_negative_fill_and_the_library():
     assert checks.check_masked_attention(big_negative).passed
     from llmlab.attention import scaled_dot_product_attention
     assert checks.check_masked_attention(scaled_dot_product_attention).passed
+
+
+def _attention_transposing_axes_1_and_2(q, k, v):
+    """Wrong for 4-D input: k.transpose(1, 2) swaps heads and time when k is (B, H, T, d)."""
+    kt = k.transpose(0, 1) if k.dim() == 2 else k.transpose(1, 2)
+    w = torch.softmax(q @ kt / math.sqrt(q.shape[-1]), dim=-1)
+    return w @ v, w
+
+
+def test_attention_that_only_works_up_to_3d_fails_on_the_4d_case():
+    for _ in range(5):  # the 4-D sizes are drawn afresh each time
+        verdict = checks.check_attention(_attention_transposing_axes_1_and_2)
+        assert not verdict.passed and "4-D input (B, H, T, d)" in verdict.message
+        assert "k.transpose(-2, -1)" in verdict.message
+
+
+def _causal_mask_from_a_fixed_table(T):
+    """Wrong: slices a precomputed 8 x 8 table, so T > 8 crashes (or silently truncates)."""
+    table = torch.tril(torch.ones(8, 8, dtype=torch.bool))
+    return table[:T, :T]
+
+
+def test_causal_mask_from_a_fixed_table_fails_for_longer_sequences():
+    for _ in range(5):
+        verdict = checks.check_causal_mask(_causal_mask_from_a_fixed_table)
+        assert not verdict.passed and "causal_mask(" in verdict.message
+        assert "shape" in verdict.message  # it returned (8, 8) for a longer T

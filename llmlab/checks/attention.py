@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import torch
 
@@ -214,10 +215,16 @@ def _attention_mistake(ex, q, k, v, out, w, mask) -> Verdict | None:
 
 
 def _attention_cases():
-    """(q, k, v, mask) cases whose widths all differ, so each wrong scale is recognisable."""
+    """(q, k, v) cases whose widths all differ, so each wrong scale is recognisable: a sequence,
+    a batch, and a 4-D (B, H, T, d) case of sizes drawn afresh on every check (not guessable)."""
     q1, k1, v1 = _randn(3, 16, seed=10), _randn(5, 16, seed=11), _randn(5, 6, seed=12)
     q2, k2, v2 = _randn(2, 4, 9, seed=13), _randn(2, 7, 9, seed=14), _randn(2, 7, 5, seed=15)
-    return [(q1, k1, v1), (q2, k2, v2)]
+    pick = random.SystemRandom()
+    B, H, T_q, T_k = (pick.randint(2, 4), pick.randint(2, 5), pick.randint(2, 9), pick.randint(3, 11))
+    d_k, d_v, seed = pick.choice([10, 12, 20, 24]), pick.randint(2, 7), pick.randint(0, 10**6)
+    q3, k3 = _randn(B, H, T_q, d_k, seed=seed), _randn(B, H, T_k, d_k, seed=seed + 1)
+    v3 = _randn(B, H, T_k, d_v, seed=seed + 2)
+    return [(q1, k1, v1), (q2, k2, v2), (q3, k3, v3)]
 
 
 def _run_attention(ex, fn, q, k, v, mask=None):
@@ -244,10 +251,15 @@ def check_attention(attention_fn) -> Verdict:
             return failed(ex, "it works for one sequence (T, d) but not for a batch (B, T, d): use "
                               "k.transpose(-2, -1) (not k.T) and d_k = q.shape[-1]. "
                               f"({verdict.message})")
+        if verdict is not None and n == 2:
+            return failed(ex, f"right for (T, d) and (B, T, d) but not for 4-D input (B, H, T, d) "
+                              f"such as q of shape {tuple(q.shape)}, k {tuple(k.shape)}: transpose "
+                              "the last two axes of k with k.transpose(-2, -1), not "
+                              f"k.transpose(1, 2) or k.T. ({verdict.message})")
         if verdict is not None:
             return verdict
-    return passed(ex, "softmax(q kᵀ / √d_k) v, right for one sequence and for a batch, with "
-                      "d_k read from the data.")
+    return passed(ex, "softmax(q kᵀ / √d_k) v, right for one sequence, a batch and 4-D heads, "
+                      "with d_k read from the data.")
 
 
 def check_masked_attention(masked_attention_fn) -> Verdict:
@@ -268,7 +280,8 @@ def check_masked_attention(masked_attention_fn) -> Verdict:
 def check_causal_mask(causal_mask_fn) -> Verdict:
     """Check causal_mask(T) -> bool (T, T), True where query i may attend to key j (j <= i)."""
     ex = "causal_mask(T)"
-    for T in (4, 7, 1):
+    # Fixed sizes, then one drawn afresh each time: a table built for a few sizes cannot pass.
+    for T in (4, 7, 1, random.SystemRandom().randint(9, 40)):
         result, verdict = call_safely(ex, causal_mask_fn, T)
         if verdict is not None:
             return verdict

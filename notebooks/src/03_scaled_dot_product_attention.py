@@ -588,9 +588,9 @@ checks.check_softmax(my_softmax)
 # ### Exercise 2: attention from scratch
 #
 # Write `my_attention(q, k, v)` returning `(output, weights)` for `q` of shape `(..., T_q, d_k)`,
-# `k` of shape `(..., T_k, d_k)` and `v` of shape `(..., T_k, d_v)`. It must work for one sequence
-# and for a batch. The check uses widths different from this lesson's, so read $d_k$ from the
-# tensors.
+# `k` of shape `(..., T_k, d_k)` and `v` of shape `(..., T_k, d_v)`. It must work for one sequence,
+# for a batch, and for the 4-D `(B, H, T, d)` input of multi-head attention (lesson 04). The check
+# draws new sizes each time it runs, so read $d_k$ from the tensors.
 
 # %%
 def my_attention(q, k, v):
