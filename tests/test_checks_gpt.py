@@ -116,3 +116,18 @@ def test_previous_token_score_accepts_a_loop_and_numpy():
 def test_checks_agree_with_llmlab_heads():
     from llmlab.heads import previous_token_score
     assert checks.check_previous_token_score(previous_token_score).passed
+
+
+def test_a_parameter_count_that_memorises_the_fixed_configs_fails():
+    from llmlab.gpt import GPT, GPTConfig
+    fixed = [GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=2, n_embd=16),
+             GPTConfig(vocab_size=50, block_size=20, n_layer=3, n_head=4, n_embd=24),
+             GPTConfig(vocab_size=101, block_size=9, n_layer=5, n_head=1, n_embd=8)]
+    table = {(c.vocab_size, c.block_size, c.n_layer, c.n_embd):
+             GPT(c).num_parameters(non_embedding=False) for c in fixed}
+
+    def memorised(config):
+        return table.get((config.vocab_size, config.block_size, config.n_layer, config.n_embd), 0)
+
+    verdict = checks.check_gpt_param_count(memorised)
+    assert not verdict.passed and "GPTConfig(" in verdict.message

@@ -184,3 +184,24 @@ def test_temperature_top_k_raising_or_stub_is_a_verdict_not_an_exception():
 def test_verdicts_render_in_jupyter():
     html = checks.check_temperature_top_k(SOL.apply_temperature_and_top_k)._repr_html_()
     assert "Correct" in html and "apply_temperature_and_top_k" in html
+
+
+def _ce_shifting_in_place(logits, targets):
+    """Right value, but subtracts the row maxima from the caller's logits in place."""
+    logits -= logits.max(dim=-1, keepdim=True).values
+    return -(logits.log_softmax(-1)[torch.arange(len(targets)), targets]).mean()
+
+
+def _tk_dividing_in_place(logits, temperature, k):
+    """Right value, but divides the caller's logits in place."""
+    logits /= temperature
+    if k is not None and k < len(logits):
+        logits[logits < logits.topk(k).values[-1]] = float("-inf")
+    return torch.softmax(logits, -1)
+
+
+def test_answers_that_change_the_callers_logits_in_place_fail():
+    ce = checks.check_cross_entropy_from_logits(_ce_shifting_in_place)
+    tk = checks.check_temperature_top_k(_tk_dividing_in_place)
+    for verdict in (ce, tk):
+        assert not verdict.passed and "changed its input `logits` in place" in verdict.message

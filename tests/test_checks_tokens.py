@@ -188,3 +188,14 @@ def test_cosine_similarity_accepts_numpy_torch_and_the_library():
     assert checks.check_cosine_similarity(
         lambda a, b: torch.nn.functional.cosine_similarity(
             torch.as_tensor(a), torch.as_tensor(b), dim=0)).passed
+
+
+def _char_encode_growing_the_vocabulary(text, stoi, unk_id):
+    """Right ids, but adds every unseen character to stoi (mapped to unk_id) with setdefault."""
+    return [stoi.setdefault(ch, unk_id) for ch in text]
+
+
+def test_a_char_encoder_that_grows_the_vocabulary_fails():
+    verdict = checks.check_char_encode(_char_encode_growing_the_vocabulary)
+    assert not verdict.passed and "changed the vocabulary `stoi` in place" in verdict.message
+    assert "setdefault" in verdict.message

@@ -98,6 +98,23 @@ def call_unchanged(exercise: str, fn, *args):
     return result, None
 
 
+def unchanged(exercise: str, originals: dict, now: dict) -> Verdict | None:
+    """A failing verdict if the learner's function modified one of its inputs in place.
+
+    originals maps each argument's name to a private copy taken before the call; now, to the
+    object the learner received. Tensors are compared exactly, anything else (a dict) with ==.
+    """
+    for name, before in originals.items():
+        after = now[name]
+        same = torch.equal(before, after) if isinstance(before, torch.Tensor) else before == after
+        if not same:
+            return failed(exercise, f"your function changed its input `{name}` in place (with "
+                                    "`/=`, `-=`, `setdefault`, or a method ending in `_` such as "
+                                    "`.masked_fill_()`), so the caller's data is spoiled. Compute "
+                                    "a new value instead, e.g. `y = x / t` rather than `x /= t`.")
+    return None
+
+
 def as_count(value):
     """The learner's count as an int (ints, whole floats, 1-element tensors), else None."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:

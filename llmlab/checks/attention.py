@@ -11,6 +11,7 @@ from llmlab.attention import padding_mask as _padding_mask
 from llmlab.attention import softmax as _softmax
 
 from ._core import Verdict, call_safely, failed, passed
+from ._core import unchanged as _unchanged
 from ._core import as_tensor as _as_tensor
 from ._core import close as _close
 from ._core import randn as _randn
@@ -22,17 +23,6 @@ __all__ = ["check_softmax", "check_attention", "check_causal_mask", "check_maske
 
 
 
-
-
-def _unchanged(exercise: str, originals: dict, now: dict) -> Verdict | None:
-    """A failing verdict if the learner's function modified one of its inputs in place."""
-    for name, before in originals.items():
-        if not torch.equal(before, now[name]):
-            return failed(exercise, f"your function changed its input `{name}` in place (with "
-                                    "`-=`, or a method ending in `_` such as `.masked_fill_()`), so "
-                                    "the caller's tensor is spoiled. Compute a new tensor instead, "
-                                    "e.g. `y = x - ...` or `.masked_fill(...)` without the `_`.")
-    return None
 
 
 # --- softmax ---------------------------------------------------------------------------------

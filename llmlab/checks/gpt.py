@@ -7,6 +7,7 @@ typical mistake it looks like.
 from __future__ import annotations
 
 import itertools
+import random
 
 import torch
 
@@ -56,7 +57,16 @@ def _param_cases() -> list[GPTConfig]:
     """Configs whose vocab_size, block_size, n_layer, n_head and n_embd all differ."""
     return [GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=2, n_embd=16),
             GPTConfig(vocab_size=50, block_size=20, n_layer=3, n_head=4, n_embd=24),
-            GPTConfig(vocab_size=101, block_size=9, n_layer=5, n_head=1, n_embd=8)]
+            GPTConfig(vocab_size=101, block_size=9, n_layer=5, n_head=1, n_embd=8),
+            _random_config()]
+
+
+def _random_config() -> GPTConfig:
+    """A config drawn afresh on every check, so a count cannot be memorised."""
+    pick = random.SystemRandom()
+    n_head = pick.choice([1, 2, 3, 4])
+    return GPTConfig(vocab_size=pick.randint(20, 300), block_size=pick.randint(5, 80),
+                     n_layer=pick.randint(1, 6), n_head=n_head, n_embd=n_head * pick.randint(2, 12))
 
 
 def check_gpt_param_count(count_fn) -> Verdict:

@@ -10,7 +10,7 @@ from types import MappingProxyType
 import torch
 import torch.nn.functional as F
 
-from ._core import Verdict, call_safely, failed, passed
+from ._core import Verdict, call_safely, failed, passed, unchanged
 
 __all__ = ["check_counts_to_probs", "check_cross_entropy_from_logits",
            "check_temperature_top_k"]
@@ -216,7 +216,12 @@ def _diagnose_ce(got: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor,
 def check_cross_entropy_from_logits(cross_entropy_from_logits) -> Verdict:
     """Check cross_entropy_from_logits(logits (N, V), targets (N,)) -> mean negative log-likelihood."""
     for i, (logits, targets) in enumerate(_ce_cases()):
-        result, error = call_safely(_EX2, cross_entropy_from_logits, logits.clone(), targets.clone())
+        given = {"logits": logits.clone(), "targets": targets.clone()}
+        result, error = call_safely(_EX2, cross_entropy_from_logits, *given.values())
+        if error is None:
+            error = unchanged(_EX2, {"logits": logits, "targets": targets}, given)
+            if error is not None:
+                return error
         if error is not None:
             if i == _HUGE_CASE:  # only the huge-logit case broke: say why
                 return failed(_EX2, error.message + " This case has huge logits like "
@@ -315,7 +320,12 @@ def _diagnose_tk(got: torch.Tensor, logits: torch.Tensor, T: float, k) -> str:
 def check_temperature_top_k(apply_temperature_and_top_k) -> Verdict:
     """Check apply_temperature_and_top_k(logits (V,), temperature, k) -> probabilities (V,)."""
     for logits, T, k in _tk_cases():
-        result, error = call_safely(_EX3, apply_temperature_and_top_k, logits.clone(), T, k)
+        given = logits.clone()
+        result, error = call_safely(_EX3, apply_temperature_and_top_k, given, T, k)
+        if error is None:
+            error = unchanged(_EX3, {"logits": logits}, {"logits": given})
+            if error is not None:
+                return error
         if error is not None:
             if k is None:
                 return failed(_EX3, error.message + " (This case passed k=None, which means "

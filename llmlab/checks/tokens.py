@@ -60,9 +60,16 @@ def check_char_encode(char_encode) -> Verdict:
     fn = _catching(char_encode, KeyError)
     for text, stoi, unk in _char_cases():
         want = [stoi.get(c, unk) for c in text]
-        got, problem = call_safely(_CHAR_EX, fn, text, dict(stoi), unk)
+        given = dict(stoi)
+        got, problem = call_safely(_CHAR_EX, fn, text, given, unk)
         if problem is not None:
             return problem
+        if given != stoi:  # e.g. stoi.setdefault(ch, len(stoi)): the vocabulary grew
+            added = sorted(set(given) - set(stoi))
+            return failed(_CHAR_EX, "your function changed the vocabulary `stoi` in place"
+                          + (f" (it added {added[:5]!r}, e.g. with setdefault)" if added else "")
+                          + ": encoding must never grow the vocabulary. Look characters up with "
+                            "stoi.get(ch, unk_id), which leaves stoi as it was.")
         if isinstance(got, _Raised):
             return failed(_CHAR_EX, f"char_encode({text!r}, ...) raised KeyError {got.exc}: that "
                                     "character is not in stoi. Look characters up with "
