@@ -77,6 +77,8 @@ MANIFEST: dict[str, Interaction | None] = {
     "05_the_transformer_block": None,  # no widget: experiments and figures only
     "06_mini_gpt": Interaction("explorer", "seed", "type", 7, text="7", then_click="Generate",
                                shows="html"),
+    # lesson 07's SentimentExplorer: choose the first layer's attention (it opens on the last).
+    "07_finetuning_for_sentiment": Interaction("explorer", "layer", "select", 0, option=0),
 }
 
 # ---------------------------------------------------------------------------------------------
