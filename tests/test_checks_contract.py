@@ -100,3 +100,22 @@ def test_checking_leaves_the_learners_random_state_alone(name):
     torch.manual_seed(123)
     getattr(checks, name)(_solution(name))
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_two_checks_in_one_notebook_cell_both_show_their_verdict_once():
+    import nbclient
+    import nbformat
+    cell = ("from llmlab import checks\n"
+            "v1 = checks.check_causal_mask(lambda T: __import__('torch').ones(T, T).bool())\n"
+            "checks.check_softmax(lambda x: x.softmax(-1))\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell),
+                                         nbformat.v4.new_code_cell("v1")])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    first = [o for o in nb.cells[0].outputs if "text/html" in o.get("data", {})]
+    texts = [o["data"]["text/plain"] for o in first]
+    assert len(first) == 2, nb.cells[0].outputs  # both verdicts, and neither twice
+    assert "causal_mask(T)" in texts[0] and "Not yet" in texts[0]
+    assert "softmax" in texts[1]
+    # A verdict shown again in a later cell (its variable) does display there.
+    assert any("causal_mask(T)" in o.get("data", {}).get("text/plain", "")
+               for o in nb.cells[1].outputs)

@@ -1,5 +1,5 @@
 """Exercise checkers: call check_*(your_function) and read the verdict; wrong answers never raise."""
-from ._core import Verdict
+from ._core import Verdict, shows_verdict
 
 __all__ = ["Verdict"]
 
@@ -32,3 +32,9 @@ __all__ += ["check_layer_norm", "check_block_forward", "check_count_block_parame
 from .gpt import check_crop_context, check_gpt_param_count, check_previous_token_score  # noqa: E402,F401,E501
 __all__ += ["check_gpt_param_count", "check_crop_context", "check_previous_token_score"]
 # --- end lesson 06 ---
+
+# Every checker shows its own verdict in a notebook (two checks in one cell: two verdicts) and
+# returns it for code that wants `.passed`; the cell's last-expression display then stays quiet.
+for _name in [n for n in __all__ if n.startswith("check_")]:
+    globals()[_name] = shows_verdict(globals()[_name])
+del _name

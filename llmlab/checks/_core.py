@@ -1,8 +1,11 @@
 """The machinery every exercise checker shares: run the learner's code safely, report a verdict."""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import math
+import sys
 import traceback
 from dataclasses import dataclass
 
@@ -16,6 +19,9 @@ class Verdict:
     exercise: str
     passed: bool
     message: str
+    # The IPython execution count of the cell whose check already displayed this verdict, so that
+    # the cell's last-expression display does not show it a second time.
+    shown_in: int | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -32,6 +38,33 @@ class Verdict:
         return (f'<div style="border-left: 4px solid {colour}; padding: 4px 10px;">'
                 f"<b>{mark}</b> — <i>{html.escape(self.exercise)}</i><br>"
                 f"{html.escape(self.message)}</div>")
+
+
+    def _ipython_display_(self) -> None:
+        shell = _shell()
+        if shell is not None and self.shown_in == shell.execution_count:
+            return  # its check showed it already, in this very cell
+        from IPython.display import display
+        display({"text/html": self._repr_html_(), "text/plain": str(self)}, raw=True)
+
+
+def _shell():
+    """The running IPython shell, or None (plain Python: IPython is never imported for this)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
+def shows_verdict(check):
+    """Make a check_* function display its verdict itself, so two checks in one cell both show."""
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        verdict = check(*args, **kwargs)
+        shell = _shell()
+        if shell is None or not isinstance(verdict, Verdict):
+            return verdict
+        verdict._ipython_display_()
+        return dataclasses.replace(verdict, shown_in=shell.execution_count)
+    return run
 
 
 def passed(exercise: str, message: str = "well done!") -> Verdict:
