@@ -191,3 +191,13 @@ def test_sinusoidal_accepts_the_library_and_numpy():
     from llmlab.positional import sinusoidal_encoding
     assert checks.check_sinusoidal_encoding(sinusoidal_encoding).passed
     assert checks.check_sinusoidal_encoding(lambda T, d: solution.sinusoidal_encoding(T, d).numpy()).passed
+
+
+def test_split_heads_with_transpose_0_2_gets_a_hint_about_the_axes():
+    def wrong(x, n_heads):
+        B, T, C = x.shape
+        return x.view(B, T, n_heads, C // n_heads).transpose(0, 2)
+
+    verdict = checks.check_split_heads(wrong)
+    assert not verdict.passed and "moved the wrong axes" in verdict.message
+    assert ".transpose(1, 2)" in verdict.message and "(n_heads, T, B, d_k)" in verdict.message

@@ -6,6 +6,7 @@ names the typical mistake it looks like.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -86,6 +87,14 @@ def _split_mistake(ex: str, x: torch.Tensor, H: int, got: torch.Tensor) -> Verdi
         return failed(ex, f"{case} you swapped n_heads and d_k, giving shape {tuple(got.shape)}. "
                           f"There are n_heads = {H} heads of d_k = C // n_heads = {d_k} numbers "
                           "each: x.view(B, T, n_heads, C // n_heads).")
+    names = ("B", "T", "n_heads", "d_k")
+    for order in itertools.permutations(range(4)):  # the right split, axes in another order
+        if order != (0, 2, 1, 3) and _same(got, x.view(B, T, H, d_k).permute(*order)):
+            axes = ", ".join(names[i] for i in order)
+            return failed(ex, f"{case} the split into (B, T, n_heads, d_k) is right, but then you "
+                              f"moved the wrong axes: your result is ({axes}). Swap only T and "
+                              "n_heads (axes 1 and 2) with .transpose(1, 2); e.g. .transpose(0, 2) "
+                              "moves the batch axis instead.")
     if got.shape != want.shape:
         return failed(ex, f"{case} the result should have shape (B, n_heads, T, d_k) = "
                           f"{tuple(want.shape)} with d_k = C // n_heads = {d_k}; yours has "
