@@ -201,3 +201,18 @@ def test_split_heads_with_transpose_0_2_gets_a_hint_about_the_axes():
     verdict = checks.check_split_heads(wrong)
     assert not verdict.passed and "moved the wrong axes" in verdict.message
     assert ".transpose(1, 2)" in verdict.message and "(n_heads, T, B, d_k)" in verdict.message
+
+
+def test_multi_head_attention_with_a_causal_mask_is_told_it_is_masked():
+    def causal(x, W_q, W_k, W_v, W_o, n_heads):
+        B, T, C = x.shape
+        q, k, v = ((x @ W).view(B, T, n_heads, C // n_heads).transpose(1, 2)
+                   for W in (W_q, W_k, W_v))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(C // n_heads)
+        scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+        w = torch.softmax(scores, dim=-1)
+        return (w @ v).transpose(1, 2).reshape(B, T, C) @ W_o, w
+
+    verdict = checks.check_multi_head_attention(causal)
+    assert not verdict.passed and "you applied a causal mask" in verdict.message
+    assert "split_heads" not in verdict.message
