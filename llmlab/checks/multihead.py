@@ -233,8 +233,7 @@ def _mha_mistake(ex, x, W_q, W_k, W_v, W_o, H, out, w) -> Verdict | None:
             return failed(ex, f"{case} your weights are zero above the diagonal: you applied a "
                               "causal mask. This exercise is plain multi-head self-attention, "
                               "where every query may attend to every key; leave the mask out "
-                              "(the causal version of section 2 is what a decoder uses; this exercise wants the "
-                              "unmasked one).")
+                              "(section 2's causal version is what a decoder uses).")
         known = [((x, W_q, W_k, W_v, W_o, H), {"scale": C},
                   f"you divided the scores by √d_model = √{C}. Each head compares vectors of "
                   f"width d_k = C // n_heads = {d_k}, so divide by √d_k = q.shape[-1] ** 0.5 "
