@@ -199,3 +199,14 @@ def test_count_accepts_counting_a_real_block():
     def by_building(C, bias=True):
         return count_parameters(Block(BlockConfig(n_embd=C, n_head=1, bias=bias)))
     assert checks.check_count_block_parameters(by_building).passed
+
+
+def test_a_whole_layer_norm_forgotten_is_not_called_gain_only():
+    def one_layer_norm(C, bias=True):
+        b = 1 if bias else 0
+        layer_norms = C + b * C  # only ln_1: ln_2 forgotten
+        return layer_norms + (C * 3 * C + b * 3 * C) + (C * C + b * C) \
+            + (C * 4 * C + b * 4 * C) + (4 * C * C + b * C)
+
+    verdict = checks.check_count_block_parameters(one_layer_norm)
+    assert not verdict.passed and "one of the two is missing" in verdict.message

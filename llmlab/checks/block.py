@@ -262,8 +262,9 @@ def _count_mistakes(C: int, bias: bool) -> list[tuple[int, str, str]]:
             (-4 * C, "ln", "the two LayerNorms are missing: each has a gain and a bias of C "
                            "numbers."),
             (-2 * C, "ln",
-             "each LayerNorm is counted with its gain only: it has a gain *and* a bias, C numbers "
-             "each, so 4C for the two."),
+             "the LayerNorms are 2C short: either one of the two is missing (a block has ln_1 "
+             "before attention and ln_2 before the MLP), or each is counted with its gain only "
+             "(each has a gain *and* a bias, C numbers each). Two LayerNorms: 4C in all."),
             (-9 * C, "bias",
              "the biases of the four Linear layers are missing: 3C (c_attn) + C (attention "
              "c_proj) + 4C (c_fc) + C (MLP c_proj) = 9C."),
