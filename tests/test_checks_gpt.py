@@ -131,3 +131,11 @@ def test_a_parameter_count_that_memorises_the_fixed_configs_fails():
 
     verdict = checks.check_gpt_param_count(memorised)
     assert not verdict.passed and "GPTConfig(" in verdict.message
+
+
+def test_previous_token_score_with_dims_swapped_is_told_about_the_dims():
+    def swapped(attn):
+        return torch.diagonal(attn, offset=-1, dim1=-1, dim2=-2).mean(-1)
+
+    verdict = checks.check_previous_token_score(swapped)
+    assert not verdict.passed and "dim1 and dim2 are swapped" in verdict.message

@@ -225,7 +225,9 @@ def check_previous_token_score(score_fn) -> Verdict:
              "query i is key i - 1: the diagonal just below, offset=-1."),
             (torch.diagonal(w, offset=1, dim1=-2, dim2=-1).mean(-1),
              "you read the diagonal above the main one: key i + 1, a *future* token, hidden by "
-             "the causal mask, so its weights are all 0. The previous token is offset=-1."),
+             "the causal mask, so its weights are all 0. That happens with offset=1, and also "
+             "with offset=-1 when dim1 and dim2 are swapped (rows and columns trade places). "
+             "Use torch.diagonal(attn, offset=-1, dim1=-2, dim2=-1): rows are queries."),
             (below.sum(-1) / T,
              f"you divided by T = {T}, but only the T - 1 = {T - 1} queries 1..T-1 have a "
              "previous token (query 0 has none): take the mean of the sub-diagonal."),
