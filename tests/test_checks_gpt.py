@@ -139,3 +139,19 @@ def test_previous_token_score_with_dims_swapped_is_told_about_the_dims():
 
     verdict = checks.check_previous_token_score(swapped)
     assert not verdict.passed and "dim1 and dim2 are swapped" in verdict.message
+
+
+def test_crop_and_previous_token_answers_that_change_their_input_in_place_fail():
+    def crop_zeroing(idx, block_size):
+        out = idx[:, -block_size:].clone()
+        idx.zero_()  # spoils the caller's tokens
+        return out
+
+    def score_then_overwrite(attn):
+        score = torch.diagonal(attn, offset=-1, dim1=-2, dim2=-1).mean(-1).clone()
+        attn.fill_(0.5)  # right score, but the caller's attention weights are spoiled
+        return score
+
+    for verdict, name in ((checks.check_crop_context(crop_zeroing), "idx"),
+                          (checks.check_previous_token_score(score_then_overwrite), "attn")):
+        assert not verdict.passed and f"changed its input `{name}` in place" in verdict.message

@@ -13,7 +13,7 @@ import torch
 
 from llmlab.gpt import GPTConfig
 
-from ._core import Verdict, as_count, call_safely, failed, passed
+from ._core import Verdict, as_count, call_safely, failed, passed, unchanged
 
 __all__ = ["check_gpt_param_count", "check_crop_context", "check_previous_token_score"]
 
@@ -119,7 +119,10 @@ def check_crop_context(crop_fn) -> Verdict:
     """Check crop_context(idx, block_size) -> the last block_size tokens of every sequence."""
     ex = "crop_context(idx, block_size)"
     for idx, block in _crop_cases():
-        result, verdict = call_safely(ex, crop_fn, idx.clone(), block)
+        given = idx.clone()
+        result, verdict = call_safely(ex, crop_fn, given, block)
+        if verdict is None:
+            verdict = unchanged(ex, {"idx": idx}, {"idx": given})
         if verdict is not None:
             return verdict
         try:
@@ -188,7 +191,10 @@ def check_previous_token_score(score_fn) -> Verdict:
     """Check previous_token_score(attn): (..., T, T) -> (...), the mean weight on key i - 1."""
     ex = "previous_token_score(attn)"
     for w in _prev_cases():
-        result, verdict = call_safely(ex, score_fn, w.clone().float())
+        given = w.clone().float()
+        result, verdict = call_safely(ex, score_fn, given)
+        if verdict is None:
+            verdict = unchanged(ex, {"attn": w.float()}, {"attn": given})
         if verdict is not None:
             return verdict
         try:
