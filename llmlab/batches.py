@@ -15,7 +15,7 @@ import torch
 from llmlab._validate_input import as_id_tensor, as_int
 from llmlab.data import random_batch
 
-__all__ = ["BatchSource", "TokenStream"]
+__all__ = ["BatchSource", "TokenStream", "TensorExamples"]
 
 
 @runtime_checkable
@@ -45,3 +45,31 @@ class TokenStream:
         """(x, y), both (batch_size, block_size): windows and the same windows shifted by one."""
         return random_batch(self.ids, batch_size, self.block_size, generator=generator,
                             device=device)
+
+
+class TensorExamples:
+    """Random rows of a fixed input tensor (N, ...) and its labels (N,): e.g. precomputed features."""
+
+    def __init__(self, inputs: torch.Tensor, labels):
+        self.inputs = torch.as_tensor(inputs)
+        self.labels = as_id_tensor(labels, "labels").long()
+        if not self.inputs.is_floating_point():
+            raise TypeError(f"inputs must be a float tensor of features, got {self.inputs.dtype}: "
+                            "for token ids use TokenStream or llmlab.classifier.SentenceBatches")
+        if self.inputs.dim() < 1 or self.labels.shape != (len(self.inputs),) or not len(self.labels):
+            raise ValueError(f"inputs (N, ...) and labels (N,) must have the same N >= 1, got "
+                             f"{tuple(self.inputs.shape)} and {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sample(self, batch_size: int, generator: torch.Generator, device=None):
+        """((x,), y): batch_size rows drawn with replacement; x (B, ...), y (B,)."""
+        rows = torch.randint(len(self.labels), (batch_size,), generator=generator)  # (B,)
+        return (self.inputs[rows].to(device),), self.labels[rows].to(device)
+
+    def batches(self, batch_size: int = 256):
+        """Every row once, in order: ((x,), y) batches for evaluation."""
+        for start in range(0, len(self.labels), batch_size):
+            stop = start + batch_size
+            yield (self.inputs[start:stop],), self.labels[start:stop]

@@ -11,6 +11,7 @@ classified from (Radford et al., 2018). Mean pooling averages the real positions
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import torch
@@ -18,12 +19,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llmlab._validate_input import as_int, check_text
+from llmlab.batches import TensorExamples
 from llmlab.gpt import GPT
 
 __all__ = ["encode_batch", "last_token_pool", "mean_pool", "GPTClassifier", "SentenceBatches",
            "classification_loss", "set_trainable", "count_trainable", "accuracy",
            "confusion_matrix", "predict_proba", "occlusion", "accuracy_interval", "ClassifierConfig",
-           "sentence_attention", "PARTS", "POOLINGS"]
+           "sentence_attention", "frozen_features", "PARTS", "POOLINGS"]
 
 POOLINGS = ("last", "mean")
 PARTS = ("head", "last_block", "all_but_embeddings", "all")  # what set_trainable can leave trainable
@@ -137,9 +139,17 @@ def classification_loss(model: nn.Module, inputs, labels: torch.Tensor) -> torch
 
 
 class SentenceBatches:
-    """Random batches of labelled sentences for train(): ((ids, lengths), labels) on a device."""
+    """Random batches of labelled sentences for train(): ((ids, lengths), labels) on a device.
 
-    def __init__(self, tokenizer, pairs, block_size: int, n_classes: int = 2, truncate: bool = True):
+    A batch is padded to its longest sentence, so mixing a 5-token and a 100-token sentence wastes
+    95 % of the short one's compute. With bucket=True (the default) each batch is drawn from
+    sentences of similar length: the sentences are sorted by length into equal buckets of at least
+    4 batches' worth, one sentence is drawn at random and the batch is drawn from its bucket.
+    Every sentence is still equally likely to be drawn; only which sentences share a batch changes.
+    """
+
+    def __init__(self, tokenizer, pairs, block_size: int, n_classes: int = 2, truncate: bool = True,
+                 bucket: bool = True):
         pairs = list(pairs)
         labels = [y for _, y in pairs]
         bad = [y for y in labels if isinstance(y, bool) or not isinstance(y, int)
@@ -150,24 +160,43 @@ class SentenceBatches:
         self.ids, self.lengths = encode_batch(tokenizer, [s for s, _ in pairs], block_size,
                                               truncate=truncate)  # (N, T), (N,)
         self.labels = torch.tensor(labels)  # (N,)
+        self.bucket = bool(bucket)
+        # stable: equal lengths keep the data's order, so batches() is the same on every machine
+        self.by_length = torch.argsort(self.lengths, stable=True)  # (N,) shortest first
         self.vocab_size, self.block_size = tokenizer.vocab_size, block_size  # checked by train()
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def _rows(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """batch_size random rows; with bucketing, all from the bucket of one random sentence."""
+        n = len(self.labels)
+        if not self.bucket:
+            return torch.randint(n, (batch_size,), generator=generator)  # (B,)
+        # The length order is cut into n_buckets equal parts of at least 4 batches each. The anchor
+        # lands in a bucket with probability size / n and each of its rows is then drawn with
+        # probability 1 / size: every sentence has the same chance 1 / n, whatever its length.
+        n_buckets = max(1, n // (4 * batch_size))
+        rank = int(torch.randint(n, (1,), generator=generator))  # the anchor's place by length
+        bounds = [b * n // n_buckets for b in range(n_buckets + 1)]  # bucket b: bounds[b]..[b+1]
+        bucket = bisect.bisect_right(bounds, rank) - 1
+        start, stop = bounds[bucket], bounds[bucket + 1]
+        picks = torch.randint(start, stop, (batch_size,), generator=generator)  # (B,)
+        return self.by_length[picks]
+
     def sample(self, batch_size: int, generator: torch.Generator, device=None):
-        """batch_size sentences drawn at random, trimmed to the longest of them."""
-        rows = torch.randint(len(self.labels), (batch_size,), generator=generator)  # (B,)
+        """batch_size random sentences, trimmed to the longest of them."""
+        rows = self._rows(batch_size, generator)  # (B,)
         lengths = self.lengths[rows]
         ids = self.ids[rows, :int(lengths.max())]  # (B, T_batch)
         return (ids.to(device), lengths.to(device)), self.labels[rows].to(device)
 
     def batches(self, batch_size: int = 64):
-        """Every sentence once, in order: ((ids, lengths), labels) batches for evaluation."""
+        """Every sentence once, shortest first: ((ids, lengths), labels) batches for evaluation."""
         for start in range(0, len(self.labels), batch_size):
-            lengths = self.lengths[start:start + batch_size]
-            yield (self.ids[start:start + batch_size, :int(lengths.max())], lengths), \
-                self.labels[start:start + batch_size]
+            rows = self.by_length[start:start + batch_size]  # (B,)
+            lengths = self.lengths[rows]
+            yield (self.ids[rows, :int(lengths.max())], lengths), self.labels[rows]
 
 
 def _check_part(part: str) -> str:
@@ -200,17 +229,36 @@ def count_trainable(model: nn.Module) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def _predictions(model: nn.Module, data: SentenceBatches, batch_size: int = 64):
-    """Predicted and true labels of every sentence in data, in eval mode (the mode is restored)."""
+def _predictions(model: nn.Module, data, batch_size: int = 64):
+    """Predicted and true labels of every example in data (its batches()), in eval mode (restored)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    preds, trues = [], []
     try:
-        preds = [model(ids.to(device), lengths.to(device)).argmax(-1).cpu()
-                 for (ids, lengths), _ in data.batches(batch_size)]
+        for inputs, labels in data.batches(batch_size):
+            inputs = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+            preds.append(model(*(t.to(device) for t in inputs)).argmax(-1).cpu())
+            trues.append(labels)
     finally:
         model.train(was_training)
-    return torch.cat(preds), data.labels
+    return torch.cat(preds), torch.cat(trues)
+
+
+@torch.no_grad()
+def frozen_features(model: GPTClassifier, data: SentenceBatches, batch_size: int = 64) -> TensorExamples:
+    """Every sentence's pooled state (N, C) from the body in eval mode, with its label: probe inputs."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    feats, labels = [], []
+    try:
+        for (ids, lengths), y in data.batches(batch_size):
+            feats.append(model.pooled(ids.to(device), lengths.to(device)).cpu())  # (B, C)
+            labels.append(y)
+    finally:
+        model.train(was_training)
+    return TensorExamples(torch.cat(feats), torch.cat(labels))
 
 
 def accuracy(model: nn.Module, data: SentenceBatches) -> float:

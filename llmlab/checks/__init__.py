@@ -33,6 +33,11 @@ from .gpt import check_crop_context, check_gpt_param_count, check_previous_token
 __all__ += ["check_gpt_param_count", "check_crop_context", "check_previous_token_score"]
 # --- end lesson 06 ---
 
+# --- lesson 07: fine-tuning for sentiment ---
+from .finetune import check_confusion_matrix, check_freeze_all_but_head, check_last_real_state  # noqa: E402,F401,E501
+__all__ += ["check_last_real_state", "check_freeze_all_but_head", "check_confusion_matrix"]
+# --- end lesson 07 ---
+
 # Every checker shows its own verdict in a notebook (two checks in one cell: two verdicts) and
 # returns it for code that wants `.passed`; the cell's last-expression display then stays quiet.
 for _name in [n for n in __all__ if n.startswith("check_")]:

@@ -22,8 +22,8 @@ from llmlab.viz.sampling import (
     plot_next_token_distribution,
     readable_token,
 )
-from llmlab.viz.sentiment import SentimentExplorer, plot_sentiment
-from llmlab.viz.training import LivePlot, plot_history
+from llmlab.viz.sentiment import SentimentExplorer, plot_accuracies, plot_sentiment
+from llmlab.viz.training import LivePlot, plot_history, plot_metric
 
 __all__ = [
     # attention viewer (any model's attention weights)
@@ -36,12 +36,12 @@ __all__ = [
     # next-token prediction and sampling (lesson 02)
     "SamplingExplorer", "plot_bigram_matrix", "plot_loss", "plot_next_token_distribution",
     "readable_token",
-    # training curves (lessons 02, 06)
-    "LivePlot", "plot_history",
+    # training curves (lessons 02, 06, 07)
+    "LivePlot", "plot_history", "plot_metric",
     # generated text (lesson 06)
     "GenerationExplorer", "render_generation", "Generation",
     # what attention heads do (lesson 06)
     "plot_head_scores",
     # what a sentiment classifier reads (lesson 07)
-    "SentimentExplorer", "plot_sentiment",
+    "SentimentExplorer", "plot_sentiment", "plot_accuracies",
 ]

@@ -12,10 +12,10 @@ import html
 import ipywidgets as W
 
 from llmlab.classifier import occlusion, predict_proba, sentence_attention
-from llmlab.viz._render import figure_to_png, new_figure
+from llmlab.viz._render import figure_to_png, new_axes, new_figure
 from llmlab.viz.sampling import readable_token
 
-__all__ = ["plot_sentiment", "SentimentExplorer"]
+__all__ = ["plot_sentiment", "plot_accuracies", "SentimentExplorer"]
 
 _POSITIVE, _NEGATIVE, _ATTENTION = "#1b7837", "#b35806", "#2c7fb8"  # green / orange / blue
 
@@ -46,6 +46,23 @@ def plot_sentiment(model, tokenizer, sentence: str, layer: int = -1, axes=None):
                title="occlusion: remove one word at a time")
     fig.suptitle(f"P(positive) = {p:.2f}   ·   {sentence[:80]}{'…' if len(sentence) > 80 else ''}",
                  color=_POSITIVE if p >= 0.5 else _NEGATIVE)
+    return fig
+
+
+def plot_accuracies(results: dict, ax=None, chance: float = 0.5):
+    """Horizontal bars of accuracy per method with 95 % intervals: results = {name: (acc, (lo, hi))}."""
+    if not results:
+        raise ValueError("results is empty: pass {method: (accuracy, (low, high))}")
+    fig, ax = new_axes(ax)
+    names = list(results)[::-1]  # the first method on top
+    acc = [results[n][0] for n in names]
+    err = [[a - results[n][1][0] for n, a in zip(names, acc)],
+           [results[n][1][1] - a for n, a in zip(names, acc)]]
+    ax.barh(range(len(names)), acc, xerr=err, color=_ATTENTION, capsize=3)
+    ax.set_yticks(range(len(names)), names)
+    ax.axvline(chance, color="#555555", lw=0.8, ls="--", label="chance")
+    ax.set(xlim=(0, 1), xlabel="test accuracy (bars: 95 % Wilson interval)")
+    ax.legend(loc="upper right")
     return fig
 
 

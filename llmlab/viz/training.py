@@ -6,7 +6,7 @@ import numpy as np
 
 from llmlab.viz._render import figure_to_png, new_axes
 
-__all__ = ["plot_history", "LivePlot"]
+__all__ = ["plot_history", "plot_metric", "LivePlot"]
 
 
 def plot_history(history, ax=None, step_losses=None, title: str | None = None):
@@ -38,6 +38,22 @@ def plot_history(history, ax=None, step_losses=None, title: str | None = None):
         ax.set_title(title or f"step {last['step']}: {which} loss {shown:.3f}")
     elif title:
         ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def plot_metric(histories: dict, key: str, ax=None, ylabel: str | None = None):
+    """One curve per run of a metric train() recorded (history rows' key) against step."""
+    if not histories:
+        raise ValueError("histories is empty: pass {run name: result.history}")
+    fig, ax = new_axes(ax)
+    for name, rows in histories.items():
+        points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+        if not points:
+            raise ValueError(f"run {name!r} has no {key!r} in its history: pass "
+                             f"train(..., metrics={{{key!r}: fn}}) to record it")
+        ax.plot(*zip(*points), "o-", ms=3, label=name)
+    ax.set(xlabel="step", ylabel=ylabel or key)
     ax.legend()
     return fig
 
