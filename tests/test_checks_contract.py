@@ -33,6 +33,9 @@ SOLUTIONS = {
     "check_gpt_param_count": ("06_mini_gpt", "gpt_param_count"),
     "check_crop_context": ("06_mini_gpt", "crop_context"),
     "check_previous_token_score": ("06_mini_gpt", "previous_token_score"),
+    "check_last_real_state": ("07_finetuning_for_sentiment", "last_real_state"),
+    "check_freeze_all_but_head": ("07_finetuning_for_sentiment", "freeze_all_but_head"),
+    "check_confusion_matrix": ("07_finetuning_for_sentiment", "confusion_matrix"),
 }
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 
@@ -119,3 +122,12 @@ def test_two_checks_in_one_notebook_cell_both_show_their_verdict_once():
     # A verdict shown again in a later cell (its variable) does display there.
     assert any("causal_mask(T)" in o.get("data", {}).get("text/plain", "")
                for o in nb.cells[1].outputs)
+
+
+def test_an_input_changed_in_place_is_named_by_the_learners_own_parameter_name():
+    def split_heads(tokens, heads):  # the learner's names, not the checker's
+        tokens += 1.0
+        B, T, C = tokens.shape
+        return tokens.view(B, T, heads, C // heads).transpose(1, 2)
+    verdict = checks.check_split_heads(split_heads)
+    assert not verdict.passed and "`tokens`" in verdict.message and "in place" in verdict.message

@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
+import inspect
 import math
+import random
 import sys
 import traceback
 from dataclasses import dataclass
@@ -114,21 +116,29 @@ def close(a, b, atol: float = 1e-5) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a, b.to(a.dtype), atol=atol, rtol=1e-4))
 
 
+def _argument_names(fn, n: int) -> list[str]:
+    """The names the learner gave fn's first n parameters (argument 1, 2, ... where unknown)."""
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"argument {i + 1}" for i in range(n)]
+
+
 def call_unchanged(exercise: str, fn, *args):
     """Call fn on clones of the tensor args; (result, None), or (None, verdict) when it raised
-    or changed an input in place (which would spoil the caller's tensor)."""
+    or changed an input in place (which would spoil the caller's tensor). The verdict names the
+    input by the learner's own parameter name."""
     copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
     with torch.no_grad():
         result, verdict = call_safely(exercise, fn, *copies)
     if verdict is not None:
         return None, verdict
-    for before, now in zip(args, copies):
-        if isinstance(before, torch.Tensor) and not torch.equal(before, now):
-            return None, failed(exercise, "your function changed one of its inputs in place "
-                                          "(`x += ...` or a method ending in `_`), so the caller's "
-                                          "tensor is spoiled. Write `x = x + ...`, which makes a "
-                                          "new tensor.")
-    return result, None
+    names = _argument_names(fn, len(args))
+    tensors = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+    return result, unchanged(exercise, {names[i]: args[i] for i in tensors},
+                             {names[i]: copies[i] for i in tensors})
 
 
 def unchanged(exercise: str, originals: dict, now: dict) -> Verdict | None:
@@ -144,7 +154,8 @@ def unchanged(exercise: str, originals: dict, now: dict) -> Verdict | None:
             return failed(exercise, f"your function changed its input `{name}` in place (with "
                                     "`/=`, `-=`, `setdefault`, or a method ending in `_` such as "
                                     "`.masked_fill_()`), so the caller's data is spoiled. Compute "
-                                    "a new value instead, e.g. `y = x / t` rather than `x /= t`.")
+                                    "a new value instead: `x = x + ...` rather than `x += ...`, "
+                                    "`y = x / t` rather than `x /= t`.")
     return None
 
 
@@ -157,3 +168,21 @@ def as_count(value):
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
         return None
     return int(value)
+
+
+def distinct_sizes(*ranges: tuple[int, int]) -> list[int]:
+    """One size from each (low, high) range, drawn afresh on every call, no two equal.
+
+    Checkers add a case of these sizes to their fixed ones, so an answer cannot be fitted to the
+    cases it was tried on, and a mix-up of two axes always changes the shape.
+    """
+    pick = random.SystemRandom()
+    while True:
+        sizes = [pick.randint(low, high) for low, high in ranges]
+        if len(set(sizes)) == len(sizes):
+            return sizes
+
+
+def fresh_seed() -> int:
+    """A seed for randn, drawn afresh on every call (the learner's random state is untouched)."""
+    return random.SystemRandom().randint(0, 10**6)

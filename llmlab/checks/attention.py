@@ -39,6 +39,10 @@ def check_softmax(softmax_fn) -> Verdict:
               torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -999.0, -1001.0]])),
              ("masked (-inf) entries", torch.tensor([[0.0, float("-inf"), 1.0],
                                                      [2.0, 2.0, float("-inf")]]))]
+    pick = random.SystemRandom()  # and a shape drawn afresh on every check, up to 4-D
+    shape = [pick.randint(2, 6) for _ in range(pick.randint(1, 4))]
+    cases.append((f"a random {tuple(shape)} tensor", _randn(*shape, seed=pick.randint(0, 10**6),
+                                                           std=3.0)))
     for what, x in cases:
         x_in = x.clone()
         result, verdict = call_safely(ex, softmax_fn, x_in)
@@ -258,7 +262,16 @@ def check_masked_attention(masked_attention_fn) -> Verdict:
     q1, k1, v1 = _randn(5, 8, seed=20), _randn(5, 8, seed=21), _randn(5, 3, seed=22)
     q2, k2, v2 = _randn(2, 6, 4, seed=23), _randn(2, 6, 4, seed=24), _randn(2, 6, 5, seed=25)
     both = _padding_mask([6, 4], 6)[:, 0] & _causal_mask(6)  # (2, 1, 6) & (6, 6) -> (2, 6, 6)
-    for q, k, v, mask in ((q1, k1, v1, _causal_mask(5)), (q2, k2, v2, both)):
+    cases = [(q1, k1, v1, _causal_mask(5)), (q2, k2, v2, both)]
+    # Sizes and lengths drawn afresh on every check, so nothing can be fitted to the cases above.
+    pick = random.SystemRandom()
+    B, T, d_k, d_v, seed = (pick.randint(2, 4), pick.randint(3, 12), pick.randint(2, 9),
+                            pick.randint(2, 7), pick.randint(0, 10**6))
+    lengths = [T] + [pick.randint(1, T) for _ in range(B - 1)]
+    mask = _padding_mask(lengths, T)[:, 0] & _causal_mask(T)  # (B, T, T)
+    cases.append((_randn(B, T, d_k, seed=seed), _randn(B, T, d_k, seed=seed + 1),
+                  _randn(B, T, d_v, seed=seed + 2), mask))
+    for q, k, v, mask in cases:
         verdict = _run_attention(ex, masked_attention_fn, q, k, v, mask)
         if verdict is not None:
             return verdict

@@ -13,7 +13,7 @@ import torch
 from llmlab.attention import AttentionConfig, MultiHeadAttention
 from llmlab.transformer import FeedForward, LayerNorm, block_parameter_count
 
-from ._core import Verdict, as_count, call_safely, failed, passed
+from ._core import Verdict, as_count, call_safely, distinct_sizes, failed, fresh_seed, passed
 from ._core import call_unchanged as _call_unchanged
 
 __all__ = ["check_layer_norm", "check_block_forward", "check_count_block_parameters"]
@@ -56,8 +56,11 @@ def _ln(x, gain, bias, eps, dim=-1, unbiased=False, eps_inside=True, sqrt=True, 
 def _ln_cases():
     """(x, gain, bias, eps): B, T and C all differ; a tiny C; a large eps; a constant token."""
     cases = []
+    random_shape = tuple(distinct_sizes((1, 4), (5, 9), (10, 33)))  # drawn afresh on every check
+    seed = fresh_seed()
     for n, (shape, eps) in enumerate((((2, 3, 5), 1e-5), ((3, 5, 4), 1e-5), ((2, 4, 6), 0.5),
-                                      ((1, 3, 7), 1e-5))):
+                                      ((1, 3, 7), 1e-5), (random_shape, 1e-5))):
+        n = n if n < 4 else seed  # the random case gets fresh numbers too
         x = torch.randn(*shape, generator=_gen(70 + n)) * 3 + 2  # mean 2, std 3: both must go
         if n == 3:
             x[0, 1] = 4.0  # a token whose features are all equal: variance 0
@@ -205,8 +208,11 @@ def check_block_forward(block_fn) -> Verdict:
     ex = "block_forward(x, ln_1, attn, ln_2, mlp)"
     state = torch.get_rng_state()
     try:
+        B, T, H, d = distinct_sizes((1, 3), (4, 9), (2, 4), (5, 8))  # drawn afresh on every check
         cases = [(_sublayers(C, H, seed=100 + n), torch.randn(B, T, C, generator=_gen(110 + n)))
                  for n, (B, T, C, H) in enumerate(((2, 5, 12, 3), (1, 7, 8, 2)))]
+        seed = fresh_seed()
+        cases.append((_sublayers(H * d, H, seed=seed), torch.randn(B, T, H * d, generator=_gen(seed))))
     finally:
         torch.set_rng_state(state)
     for (ln_1, attn, ln_2, mlp), x in cases:
@@ -295,7 +301,8 @@ def check_count_block_parameters(count_fn) -> Verdict:
     """Check count_block_parameters(C, bias) -> the number of parameters of one Block, by hand."""
     ex = "count_block_parameters(C, bias)"
     # Widths well above the coefficients of C, so that no C² slip can pass for a slip in C.
-    cases = list(itertools.product((True, False), (48, 80, 768)))
+    widths = (48, 80, 768, distinct_sizes((100, 700))[0])  # the last drawn afresh on every check
+    cases = list(itertools.product((True, False), widths))
     answers = {}  # (bias, C) -> the learner's count
     for bias, C in cases:
         result, verdict = call_safely(ex, count_fn, C, bias)

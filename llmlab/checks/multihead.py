@@ -14,7 +14,7 @@ import torch
 from llmlab.attention import softmax as _softmax
 from llmlab.positional import sinusoidal_encoding as _sinusoidal
 
-from ._core import Verdict, call_safely, failed, passed
+from ._core import Verdict, call_safely, distinct_sizes, failed, fresh_seed, passed
 from ._core import as_tensor as _as_tensor
 from ._core import call_unchanged as _call_unchanged
 from ._core import close as _same
@@ -62,8 +62,9 @@ def _merge_straight(y: torch.Tensor) -> torch.Tensor:
 
 def _split_cases():
     """(x, n_heads) with B, T, H and d_k all different, so every mix-up changes the shape."""
+    B, T, H, d_k = distinct_sizes((1, 4), (5, 9), (2, 5), (6, 10))  # and a fresh one each time
     return [(_randn(2, 5, 12, seed=40), 3), (_randn(3, 4, 10, seed=41), 2),
-            (_randn(1, 7, 24, seed=42), 6)]
+            (_randn(1, 7, 24, seed=42), 6), (_randn(B, T, H * d_k, seed=fresh_seed()), H)]
 
 
 def _split_mistake(ex: str, x: torch.Tensor, H: int, got: torch.Tensor) -> Verdict | None:
@@ -131,8 +132,9 @@ def check_split_heads(split_heads_fn) -> Verdict:
 
 def _merge_cases():
     """(B, H, T, d_k) inputs: two contiguous (like attention's output), one a transposed view."""
+    B, H, T, d_k = distinct_sizes((1, 4), (2, 5), (6, 9), (10, 13))  # and a fresh one each time
     return [_randn(2, 3, 5, 4, seed=50), _randn(1, 4, 6, 2, seed=51),
-            _split(_randn(3, 7, 10, seed=52), 2)]
+            _split(_randn(3, 7, 10, seed=52), 2), _randn(B, H, T, d_k, seed=fresh_seed())]
 
 
 def check_merge_heads(merge_heads_fn) -> Verdict:
@@ -195,9 +197,12 @@ def _mha(x, W_q, W_k, W_v, W_o, H, split=_split, merge=_merge, scale=None, proje
 def _mha_cases():
     """(x, W_q, W_k, W_v, W_o, n_heads); weights large enough that every wrong scale shows."""
     cases = []
-    for n, (B, T, C, H) in enumerate(((2, 5, 12, 3), (1, 6, 16, 4), (2, 3, 10, 2))):
-        x = _randn(B, T, C, seed=60 + 10 * n)
-        Ws = [_randn(C, C, seed=61 + 10 * n + i, std=1.5 / math.sqrt(C)) for i in range(4)]
+    B, T, H, d_k = distinct_sizes((1, 3), (4, 8), (2, 4), (5, 7))  # drawn afresh on every check
+    for n, (B, T, C, H) in enumerate(((2, 5, 12, 3), (1, 6, 16, 4), (2, 3, 10, 2),
+                                      (B, T, H * d_k, H))):
+        seed = 60 + 10 * n if n < 3 else fresh_seed()
+        x = _randn(B, T, C, seed=seed)
+        Ws = [_randn(C, C, seed=seed + 1 + i, std=1.5 / math.sqrt(C)) for i in range(4)]
         cases.append((x, *Ws, H))
     return cases
 
@@ -331,7 +336,8 @@ def check_sinusoidal_encoding(sinusoidal_fn) -> Verdict:
                                    "That layout also appears in some code bases, but this course "
                                    "follows the paper and interleaves them: sin in columns 0, 2, "
                                    "4, ..., cos in columns 1, 3, 5, ....")]
-    for T, d in ((6, 8), (50, 16), (3, 4)):
+    T_random, half = distinct_sizes((5, 60), (3, 12))  # a size drawn afresh on every check
+    for T, d in ((6, 8), (50, 16), (3, 4), (T_random, 2 * half)):
         result, verdict = call_safely(ex, sinusoidal_fn, T, d)
         if verdict is None:
             got, verdict = _as_tensor(result, ex, f"sinusoidal_encoding({T}, {d})")

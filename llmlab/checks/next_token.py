@@ -5,12 +5,13 @@ reference computed here, and when the answer is wrong names the typical mistake 
 """
 from __future__ import annotations
 
+import random
 from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
 
-from ._core import Verdict, call_safely, failed, passed, unchanged
+from ._core import Verdict, call_safely, distinct_sizes, failed, fresh_seed, passed, unchanged
 
 __all__ = ["check_counts_to_probs", "check_cross_entropy_from_logits",
            "check_temperature_top_k"]
@@ -59,7 +60,16 @@ def _counts_cases():
         (random_counts, 0.5),                                              # k other than 1
         (torch.tensor([[3, 1, 0, 0], [0, 0, 0, 0], [1, 0, 2, 5], [0, 7, 0, 1]]), 1.0),  # empty row
         (torch.tensor([[1.5, 0.5], [0.0, 2.0]]), 2.0),                     # float counts
+        _random_counts(),                                                  # a fresh size each time
     ]
+
+
+def _random_counts():
+    """(counts, k) of a vocabulary size and smoothing drawn afresh on every check."""
+    V, seed = distinct_sizes((7, 40))[0], fresh_seed()
+    counts = torch.randint(0, 6, (V, V), generator=torch.Generator().manual_seed(seed))  # (V, V)
+    counts[counts < 3] = 0  # about half zeros, so smoothing visibly matters
+    return counts, random.SystemRandom().choice([0.1, 0.25, 1.0, 3.0])
 
 
 def _counts_reference(counts: torch.Tensor, k: float) -> torch.Tensor:
@@ -157,7 +167,15 @@ def _ce_cases():
         (torch.zeros(4, 10), torch.tensor([0, 3, 9, 9])),                   # uniform: ln 10
         (torch.tensor([[1000.0, 1001.0, 999.0], [-1000.0, -999.0, -1001.0]]),
          torch.tensor([1, 0])),                                             # overflow trap
+        _random_ce(),                                                      # a fresh size each time
     ]
+
+
+def _random_ce():
+    """(logits (N, V), targets (N,)) of sizes drawn afresh on every check."""
+    N, V = distinct_sizes((2, 30), (3, 70))
+    gen = torch.Generator().manual_seed(fresh_seed())
+    return torch.randn(N, V, generator=gen) * 3, torch.randint(0, V, (N,), generator=gen)
 
 
 def _ce_reference(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -262,7 +280,16 @@ def _tk_cases():
         (logits, 1.0, 1),
         (logits, 0.7, 10),             # k larger than the vocabulary keeps every token
         (torch.tensor([0.3, -2.0, 1.7, 1.2, 0.9]), 1.5, 2),
+        _random_tk(),                                                      # a fresh size each time
     ]
+
+
+def _random_tk():
+    """(logits (V,), temperature, k) with V, k and the temperature drawn afresh on every check."""
+    V, k = distinct_sizes((8, 60), (2, 7))
+    pick = random.SystemRandom()
+    logits = torch.randn(V, generator=torch.Generator().manual_seed(fresh_seed())) * 2  # (V,)
+    return logits, pick.choice([0.3, 0.6, 1.3, 2.5]), k
 
 
 def _tk_reference(logits: torch.Tensor, temperature: float, k) -> torch.Tensor:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import Counter
 
@@ -131,7 +132,16 @@ def _pair_cases():
         [list(w.encode("utf-8")) for w in re.findall(r" ?\w+", text)],  # GPT-2-like pre-tokens
         [[104, 105], [105, 104], [120]],  # a tie of two pairs, each in its own chunk
         [[7], [], [8]],  # no chunk has two ids: no pair at all
+        _random_chunks(),  # drawn afresh on every check
     ]
+
+
+def _random_chunks() -> list[list[int]]:
+    """A few chunks of random ids from a small range (so pairs repeat), sizes drawn afresh."""
+    pick = random.SystemRandom()
+    n_ids = pick.randint(3, 8)
+    return [[pick.randrange(n_ids) + 40 for _ in range(pick.randint(0, 12))]
+            for _ in range(pick.randint(2, 7))]
 
 
 def _times(n: int) -> str:
@@ -230,7 +240,15 @@ def _cos_cases():
         ([1.0, 2.0, 3.0], [-2.0, -4.0, -6.0]),
         ([1.0, -2.0, 0.5, 4.0], [0.5, 1.0, -3.0, 2.0]),  # sums of entries differ from norms
         (rng.normal(size=16).tolist(), rng.normal(size=16).tolist()),
+        _random_pair(),  # a length drawn afresh on every check
     ]
+
+
+def _random_pair() -> tuple[list[float], list[float]]:
+    """Two random vectors of a length (2..64) and scales drawn afresh on every check."""
+    rng = np.random.default_rng(random.SystemRandom().randrange(2 ** 32))
+    d = int(rng.integers(2, 65))
+    return (rng.normal(size=d) * rng.uniform(0.1, 10)).tolist(), (rng.normal(size=d) * 3).tolist()
 
 
 def _cos_mistakes(a: np.ndarray, b: np.ndarray) -> list[tuple[float, str]]:
