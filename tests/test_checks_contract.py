@@ -131,3 +131,26 @@ def test_an_input_changed_in_place_is_named_by_the_learners_own_parameter_name()
         return tokens.view(B, T, heads, C // heads).transpose(1, 2)
     verdict = checks.check_split_heads(split_heads)
     assert not verdict.passed and "`tokens`" in verdict.message and "in place" in verdict.message
+
+
+def _signature_of(args):
+    """What a memorising answer could key on: tensor shapes and values, other arguments' repr."""
+    return tuple((tuple(a.shape), a.double().sum().item()) if isinstance(a, torch.Tensor)
+                 else repr(a) for a in args)
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_every_checker_tries_a_case_drawn_afresh_each_time(name):
+    # An answer that memorises the checker's cases must not pass: two checks must not try
+    # exactly the same inputs.
+    solution_fn = _solution(name)
+    tried = []
+    for _ in range(2):
+        seen = []
+
+        def recording(*args, **kwargs):
+            seen.append(_signature_of(args))
+            return solution_fn(*args, **kwargs)
+        assert getattr(checks, name)(recording).passed
+        tried.append(seen)
+    assert tried[0] != tried[1], f"{name} tried the same cases twice: add a randomly drawn one"

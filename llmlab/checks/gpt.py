@@ -13,7 +13,8 @@ import torch
 
 from llmlab.gpt import GPTConfig
 
-from ._core import Verdict, as_count, call_safely, failed, passed, unchanged
+from ._core import (Verdict, as_count, call_safely, distinct_sizes, failed, fresh_seed, passed,
+                    unchanged)
 
 __all__ = ["check_gpt_param_count", "check_crop_context", "check_previous_token_score"]
 
@@ -112,7 +113,9 @@ def _crop_cases() -> list[tuple[torch.Tensor, int]]:
     """(idx (B, T), block_size): longer than, shorter than and exactly the context; every id unique."""
     def ids(B, T):
         return torch.arange(B * T).view(B, T) + 10  # (B, T): a token's value says where it was
-    return [(ids(2, 10), 4), (ids(3, 9), 1), (ids(1, 3), 5), (ids(4, 6), 6), (ids(2, 25), 7)]
+    B, T, block = distinct_sizes((1, 5), (12, 80), (6, 11))  # drawn afresh on every check
+    return [(ids(2, 10), 4), (ids(3, 9), 1), (ids(1, 3), 5), (ids(4, 6), 6), (ids(2, 25), 7),
+            (ids(B, T), block)]
 
 
 def check_crop_context(crop_fn) -> Verdict:
@@ -178,8 +181,9 @@ def _causal_weights(*shape: int, seed: int) -> torch.Tensor:
 
 def _prev_cases() -> list[torch.Tensor]:
     """One head (T, T), a layer's heads (H, T, T), a model's layers (L, H, T, T); sizes all differ."""
+    L, H, T = distinct_sizes((2, 4), (5, 8), (9, 20))  # drawn afresh on every check
     return [_causal_weights(6, 6, seed=61), _causal_weights(3, 7, 7, seed=62),
-            _causal_weights(2, 4, 5, 5, seed=63)]
+            _causal_weights(2, 4, 5, 5, seed=63), _causal_weights(L, H, T, T, seed=fresh_seed())]
 
 
 def _prev(w: torch.Tensor) -> torch.Tensor:

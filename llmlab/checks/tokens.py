@@ -51,7 +51,18 @@ def _char_cases():
         ("café au lait", abc, 27),  # 'é' is not in the vocabulary
         ("oh, hi!", shuffled, 7),  # 'o', ',' unknown; unk_id is not len(stoi)
         ("", abc, 27),
+        _random_char_case(),  # drawn afresh on every check
     ]
+
+
+def _random_char_case() -> tuple[str, dict, int]:
+    """A random vocabulary with shuffled ids, a text with some unseen characters, a random unk_id."""
+    pick = random.SystemRandom()
+    chars = pick.sample("abcdefghijklmnopqrstuvwxyz .,!?", pick.randint(5, 20))
+    ids = pick.sample(range(len(chars)), len(chars))
+    stoi = dict(zip(chars, ids))
+    text = "".join(pick.choice(chars + ["é", "#", "7"]) for _ in range(pick.randint(5, 40)))
+    return text, stoi, len(chars) + pick.randint(0, 5)
 
 
 def check_char_encode(char_encode) -> Verdict:
