@@ -12,6 +12,7 @@ classified from (Radford et al., 2018). Mean pooling averages the real positions
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +26,7 @@ from llmlab.gpt import GPT
 __all__ = ["encode_batch", "last_token_pool", "mean_pool", "GPTClassifier", "SentenceBatches",
            "classification_loss", "set_trainable", "count_trainable", "accuracy",
            "confusion_matrix", "predict_proba", "occlusion", "accuracy_interval", "ClassifierConfig",
-           "sentence_attention", "frozen_features", "PARTS", "POOLINGS"]
+           "sentence_attention", "frozen_features", "correct", "mcnemar_p", "PARTS", "POOLINGS"]
 
 POOLINGS = ("last", "mean")
 PARTS = ("head", "last_block", "all_but_embeddings", "all")  # what set_trainable can leave trainable
@@ -191,6 +192,11 @@ class SentenceBatches:
         ids = self.ids[rows, :int(lengths.max())]  # (B, T_batch)
         return (ids.to(device), lengths.to(device)), self.labels[rows].to(device)
 
+    @property
+    def batch_order(self) -> torch.Tensor:
+        """The rows of the data in the order batches() yields them (shortest first)."""
+        return self.by_length
+
     def batches(self, batch_size: int = 64):
         """Every sentence once, shortest first: ((ids, lengths), labels) batches for evaluation."""
         for start in range(0, len(self.labels), batch_size):
@@ -229,8 +235,18 @@ def count_trainable(model: nn.Module) -> tuple[int, int]:
 
 
 @torch.no_grad()
+def _in_data_order(values: torch.Tensor, data) -> torch.Tensor:
+    """Rows collected from data.batches() put back in the data's own order (the pairs given)."""
+    order = getattr(data, "batch_order", None)  # SentenceBatches reorders; TensorExamples does not
+    if order is None:
+        return values
+    out = torch.empty_like(values)
+    out[order] = values
+    return out
+
+
 def _predictions(model: nn.Module, data, batch_size: int = 64):
-    """Predicted and true labels of every example in data (its batches()), in eval mode (restored)."""
+    """Predicted and true labels of every example in data, in data order, in eval mode (restored)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -242,12 +258,12 @@ def _predictions(model: nn.Module, data, batch_size: int = 64):
             trues.append(labels)
     finally:
         model.train(was_training)
-    return torch.cat(preds), torch.cat(trues)
+    return _in_data_order(torch.cat(preds), data), _in_data_order(torch.cat(trues), data)
 
 
 @torch.no_grad()
 def frozen_features(model: GPTClassifier, data: SentenceBatches, batch_size: int = 64) -> TensorExamples:
-    """Every sentence's pooled state (N, C) from the body in eval mode, with its label: probe inputs."""
+    """Every sentence's pooled state (N, C) from the body in eval mode, with its label, in data order."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -258,13 +274,20 @@ def frozen_features(model: GPTClassifier, data: SentenceBatches, batch_size: int
             labels.append(y)
     finally:
         model.train(was_training)
-    return TensorExamples(torch.cat(feats), torch.cat(labels))
+    return TensorExamples(_in_data_order(torch.cat(feats), data),
+                          _in_data_order(torch.cat(labels), data))
 
 
 def accuracy(model: nn.Module, data: SentenceBatches) -> float:
     """The share of sentences in data that the model labels correctly."""
     pred, true = _predictions(model, data)
     return (pred == true).float().mean().item()
+
+
+def correct(model: nn.Module, data) -> torch.Tensor:
+    """Whether each example of data is labelled right (N,) bool, in the data's own order."""
+    pred, true = _predictions(model, data)
+    return pred == true
 
 
 def confusion_matrix(model: nn.Module, data: SentenceBatches, n_classes: int = 2) -> torch.Tensor:
@@ -305,6 +328,25 @@ def accuracy_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
     return centre - half, centre + half
+
+
+def mcnemar_p(correct_a, correct_b) -> float:
+    """McNemar's exact two-sided p-value: do two methods scored on the same examples differ?
+
+    Only the examples where exactly one method is right carry information: if the methods were
+    equally good, each such example would favour a or b with probability 1/2 (McNemar, 1947).
+    """
+    a, b = torch.as_tensor(correct_a).bool(), torch.as_tensor(correct_b).bool()
+    if a.dim() != 1 or a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b must be 1-D and of the same length (one entry "
+                         f"per example, in the same order), got shapes {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1))  # P(X <= min), X ~ Bin(n, 1/2)
+    return min(1.0, 2 * tail / 2 ** n)
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ SOLUTIONS = {
     "check_previous_token_score": ("06_mini_gpt", "previous_token_score"),
     "check_last_real_state": ("07_finetuning_for_sentiment", "last_real_state"),
     "check_freeze_all_but_head": ("07_finetuning_for_sentiment", "freeze_all_but_head"),
-    "check_confusion_matrix": ("07_finetuning_for_sentiment", "confusion_matrix"),
+    "check_confusion_matrix": ("07_finetuning_for_sentiment", "confusion_matrix_by_hand"),
 }
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 

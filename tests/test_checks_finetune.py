@@ -34,6 +34,15 @@ def test_last_real_state_mistakes_get_specific_hints(answer, words):
         assert word in verdict.message, verdict.message
 
 
+def test_last_real_state_wants_one_tensor_not_a_list_or_an_array():
+    as_list = lambda h, n: [h[b, int(n[b]) - 1] for b in range(len(n))]  # noqa: E731
+    verdict = checks.check_last_real_state(as_list)
+    assert not verdict.passed and "list of" in verdict.message and "torch.stack" in verdict.message
+    as_numpy = lambda h, n: h[torch.arange(len(n)), n - 1].numpy()  # noqa: E731
+    verdict = checks.check_last_real_state(as_numpy)
+    assert not verdict.passed and "ndarray" in verdict.message
+
+
 def test_last_real_state_off_by_one_is_named_even_when_it_crashes():
     # Indexing position lengths raises for a sentence that fills the batch: the hint says why.
     def off_by_one(h, n):
@@ -146,10 +155,18 @@ def test_freeze_checker_uses_new_sizes_each_time():
     assert not checks.check_freeze_all_but_head(lambda m: (_freeze_body(m), 386)[1]).passed
 
 
+def test_freeze_a_count_written_for_two_classes_never_passes():
+    # n_embd * 2 + 2 is right for the lesson's head only; the checker never uses two classes.
+    def two_classes(model):
+        _freeze_body(model)
+        return model.gpt.config.n_embd * 2 + 2
+    assert not any(checks.check_freeze_all_but_head(two_classes).passed for _ in range(20))
+
+
 # --- confusion_matrix ---------------------------------------------------------------------------
 
 def test_confusion_accepts_the_solution_and_a_loop():
-    assert checks.check_confusion_matrix(solution.confusion_matrix).passed
+    assert checks.check_confusion_matrix(solution.confusion_matrix_by_hand).passed
 
     def loop(pred, true, k):
         m = [[0] * k for _ in range(k)]
@@ -160,10 +177,10 @@ def test_confusion_accepts_the_solution_and_a_loop():
 
 
 @pytest.mark.parametrize("answer, words", [
-    (lambda p, t, k: solution.confusion_matrix(t, p, k), ["swapped", "m[true, pred]"]),
-    (lambda p, t, k: solution.confusion_matrix(p, t, int(max(p.max(), t.max())) + 1),
+    (lambda p, t, k: solution.confusion_matrix_by_hand(t, p, k), ["swapped", "m[true, pred]"]),
+    (lambda p, t, k: solution.confusion_matrix_by_hand(p, t, int(max(p.max(), t.max())) + 1),
      ["should be", "never occur"]),
-    (lambda p, t, k: solution.confusion_matrix(p, t, k) * 2, ["add up to"]),
+    (lambda p, t, k: solution.confusion_matrix_by_hand(p, t, k) * 2, ["add up to"]),
     (lambda p, t, k: torch.eye(k) * len(p) / k, ["wrong counts"]),
 ])
 def test_confusion_mistakes_get_specific_hints(answer, words):
@@ -173,9 +190,26 @@ def test_confusion_mistakes_get_specific_hints(answer, words):
         assert word in verdict.message, verdict.message
 
 
+def _index_add(pred, true, k):
+    m = torch.zeros(k, k)
+    m[true, pred] += 1  # repeated (true, pred) pairs are written once, not added up
+    return m
+
+
+def test_confusion_index_plus_equals_is_explained():
+    verdict = checks.check_confusion_matrix(_index_add)
+    assert not verdict.passed and "0 or 1" in verdict.message and "accumulate=True" in verdict.message
+
+
+def test_confusion_bincount_without_minlength_is_explained():
+    no_minlength = lambda p, t, k: torch.bincount(t * k + p).view(k, k)  # noqa: E731
+    verdict = checks.check_confusion_matrix(no_minlength)
+    assert not verdict.passed and "minlength=n_classes * n_classes" in verdict.message
+
+
 def test_confusion_catches_an_answer_that_sorts_its_input_in_place():
     def sorts(pred, true, k):
-        out = solution.confusion_matrix(pred, true, k)
+        out = solution.confusion_matrix_by_hand(pred, true, k)
         true.copy_(true.sort().values)  # spoils the caller's labels
         return out
     verdict = checks.check_confusion_matrix(sorts)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from llmlab.bag_of_words import BagOfWords, words
 from llmlab.batches import TensorExamples
 from llmlab.classifier import (ClassifierConfig, GPTClassifier, SentenceBatches, accuracy,
-                               classification_loss, confusion_matrix, frozen_features)
+                               classification_loss, confusion_matrix, correct, frozen_features,
+                               mcnemar_p)
 from llmlab.gpt import GPT, GPTConfig
 from llmlab.prompting import continuation_logprob, zero_shot_scores
 from llmlab.tokenizers import CharTokenizer
@@ -75,6 +76,27 @@ def test_accuracy_and_confusion_match_the_predictions_in_data_order():
     assert m[1, 1] == int(((pred == 1) & (true == 1)).sum()) and m.sum() == len(PAIRS)
 
 
+def test_correct_is_per_example_in_the_order_of_the_pairs():
+    model = GPTClassifier(tiny_gpt()).eval()
+    data = SentenceBatches(TOK, PAIRS, 48)
+    assert not torch.equal(data.batch_order, torch.arange(len(PAIRS)))  # batches() does reorder
+    with torch.no_grad():
+        pred = torch.stack([model(*_one(s)).argmax(-1)[0] for s, _ in PAIRS])
+    assert torch.equal(correct(model, data), pred == torch.tensor([y for _, y in PAIRS]))
+
+
+def test_mcnemar_p_matches_the_binomial_tail():
+    # 10 examples where only a is right, 2 where only b is: p = 2 * P(X <= 2), X ~ Bin(12, 1/2).
+    a = torch.tensor([1] * 10 + [0] * 2 + [1] * 30 + [0] * 5).bool()
+    b = torch.tensor([0] * 10 + [1] * 2 + [1] * 30 + [0] * 5).bool()
+    assert mcnemar_p(a, b) == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    assert mcnemar_p(a, b) == mcnemar_p(b, a)        # two-sided: symmetric
+    assert mcnemar_p(a, a) == 1.0                    # identical answers: no evidence at all
+    assert mcnemar_p([1, 0, 1, 0], [0, 1, 0, 1]) == 1.0  # 2 v 2: capped at 1
+    with pytest.raises(ValueError, match="same length"):
+        mcnemar_p(a, b[:-1])
+
+
 def _one(sentence):
     ids = torch.tensor([TOK.encode(sentence)])
     return ids, torch.tensor([ids.shape[1]])
@@ -91,13 +113,10 @@ def test_frozen_features_are_the_bodys_pooled_states_in_eval_mode(pooling):
     assert model.training  # the mode is restored
     assert feats.inputs.shape == (len(PAIRS), 16) and not feats.inputs.requires_grad
     model.eval()
-    with torch.no_grad():
-        for x, y in zip(feats.inputs, feats.labels):
-            pass  # order is by length; check a few sentences by value below
-        by_value = {tuple(model.pooled(*_one(s))[0].tolist()): lab for s, lab in PAIRS}
-    for x, y in zip(feats.inputs, feats.labels):
-        match = min(by_value, key=lambda k: (torch.tensor(k) - x).abs().max())
-        assert torch.allclose(torch.tensor(match), x, atol=1e-5) and by_value[match] == y
+    with torch.no_grad():  # row i is sentence i of PAIRS: the data's order, not the batches' order
+        for (s, label), x, y in zip(PAIRS, feats.inputs, feats.labels):
+            torch.testing.assert_close(model.pooled(*_one(s))[0], x, atol=1e-5, rtol=1e-4)
+            assert y == label
 
 
 def test_a_probe_on_tensor_examples_trains_through_the_one_loop():

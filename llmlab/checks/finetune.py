@@ -13,8 +13,8 @@ import torch
 from llmlab.classifier import ClassifierConfig, GPTClassifier
 from llmlab.gpt import GPT, GPTConfig
 
-from ._core import (Verdict, as_count, as_tensor, call_safely, call_unchanged, close, failed,
-                    passed, unchanged)
+from ._core import (Verdict, as_count, as_tensor, call_safely, call_unchanged, close,
+                    distinct_sizes, failed, passed, unchanged)
 
 __all__ = ["check_last_real_state", "check_freeze_all_but_head", "check_confusion_matrix"]
 
@@ -52,6 +52,15 @@ def check_last_real_state(pool_fn) -> Verdict:
         spoiled = unchanged(ex, {"h": h, "lengths": lengths}, {"h": h_in, "lengths": lengths_in})
         if spoiled is not None:
             return spoiled
+        if isinstance(result, (list, tuple)) and result and isinstance(result[0], torch.Tensor):
+            return failed(ex, f"you returned a Python {type(result).__name__} of "
+                              f"{len(result)} tensors; the result should be one tensor of shape "
+                              f"{(B, C)}. One indexing expression gives it: "
+                              "h[torch.arange(B), lengths - 1] (or torch.stack your list).")
+        if not isinstance(result, torch.Tensor):
+            return failed(ex, f"the result should be a torch tensor of shape {(B, C)}, but your "
+                              f"function returned {type(result).__name__}. Index h directly, so "
+                              "the answer stays a tensor (and keeps its gradient).")
         got, verdict = as_tensor(result, ex)
         if verdict is not None:
             return verdict
@@ -85,23 +94,26 @@ def check_last_real_state(pool_fn) -> Verdict:
 
 # --- exercise: freeze everything but the head and count what still trains ---------------------
 
-def _tiny_classifier(pick: random.Random) -> GPTClassifier:
-    """A small random GPTClassifier whose sizes change on every call."""
-    n_head = pick.choice([1, 2])
+def _tiny_classifier(pick: random.Random, n_classes: int, n_embd: int) -> GPTClassifier:
+    """A small random GPTClassifier of the given head size; the other sizes change on every call."""
+    n_head = pick.choice([h for h in (1, 2) if n_embd % h == 0])
     config = GPTConfig(vocab_size=pick.randint(20, 60), block_size=pick.randint(6, 16),
-                       n_layer=pick.randint(1, 3), n_head=n_head,
-                       n_embd=n_head * pick.randint(3, 8), dropout=0.0)
+                       n_layer=pick.randint(1, 3), n_head=n_head, n_embd=n_embd, dropout=0.0)
     with torch.random.fork_rng(devices=[]):  # the learner's random state is left alone
         torch.manual_seed(pick.randrange(2 ** 31))
-        return GPTClassifier(GPT(config), ClassifierConfig(n_classes=pick.randint(2, 5)))
+        return GPTClassifier(GPT(config), ClassifierConfig(n_classes=n_classes))
 
 
 def check_freeze_all_but_head(freeze_fn) -> Verdict:
     """Check freeze_all_but_head(model): only model.head trains; returns the trainable count."""
     ex = "freeze_all_but_head(model)"
     pick = random.SystemRandom()
-    for start_frozen in (False, True):
-        model = _tiny_classifier(pick)
+    # Never 2 classes, and different sizes in the two cases, so a count written for the lesson's
+    # two-class head (or copied from the first case) cannot pass.
+    k1, k2 = distinct_sizes((3, 5), (3, 5))
+    c1, c2 = distinct_sizes((3, 16), (3, 16))
+    for start_frozen, n_classes, n_embd in ((False, k1, c1), (True, k2, c2)):
+        model = _tiny_classifier(pick, n_classes, n_embd)
         if start_frozen:  # a model frozen before: the head must be switched back on
             for p in model.parameters():
                 p.requires_grad_(False)
@@ -135,7 +147,8 @@ def check_freeze_all_but_head(freeze_fn) -> Verdict:
                               "the number of trainable parameters (sum of p.numel() where "
                               "p.requires_grad).")
         if count is None:
-            return failed(ex, f"return the count as an int, got {type(result).__name__}.")
+            return failed(ex, f"return the count as one int (the sum of p.numel() over the "
+                              f"trainable parameters), got {type(result).__name__}.")
         C, K = model.gpt.config.n_embd, model.config.n_classes
         if count == n_all:
             return failed(ex, f"the freezing is right, but {count} is every parameter: count only "
@@ -174,6 +187,11 @@ def check_confusion_matrix(confusion_fn) -> Verdict:
                 break
         result, verdict = call_unchanged(ex, confusion_fn, pred, true, n_classes)
         if verdict is not None:
+            if n_classes > 2 and "shape" in verdict.message and "invalid" in verdict.message:
+                return failed(ex, f"{verdict.message} With n_classes={n_classes} the last class "
+                                  "never occurs in this sample, so torch.bincount returns fewer "
+                                  f"than {n_classes * n_classes} counts: pass "
+                                  "minlength=n_classes * n_classes.")
             return verdict
         got, verdict = as_tensor(result, ex)
         if verdict is not None:
@@ -188,6 +206,12 @@ def check_confusion_matrix(confusion_fn) -> Verdict:
         if torch.equal(got, want.T):
             return failed(ex, "rows and columns are swapped: row i must be the true label i and "
                               "column j the predicted label j, so m[true, pred] += 1.")
+        if torch.equal(got, (want > 0).to(got.dtype)) or torch.equal(got.T, (want > 0).to(got.dtype)):
+            return failed(ex, "every cell holds 0 or 1: m[true, pred] += 1 with index tensors adds "
+                              "1 once per distinct (true, pred) pair, because repeated pairs write "
+                              "the same cell at the same time. Count repeats: loop over the "
+                              "examples, use m.index_put_((true, pred), torch.ones(n), "
+                              "accumulate=True), or torch.bincount(true * n_classes + pred).")
         if got.sum() != n:
             return failed(ex, f"the counts add up to {int(got.sum())} but there are {n} "
                               "examples: every example adds 1 to exactly one cell.")

@@ -42,8 +42,8 @@ def plot_sentiment(model, tokenizer, sentence: str, layer: int = -1, axes=None):
                    color=[_POSITIVE if d >= 0 else _NEGATIVE for d in deltas])
         ax_occ.set_xticks(range(len(words)), words, rotation=60, ha="right", fontsize=9)
         ax_occ.axhline(0, color="#555555", lw=0.8)
-    ax_occ.set(ylabel="drop in P(positive) without it",
-               title="occlusion: remove one word at a time")
+    ax_occ.set(ylabel="P(positive): with − without the word",
+               title="occlusion: remove one word at a time (green: the word pushes positive)")
     fig.suptitle(f"P(positive) = {p:.2f}   ·   {sentence[:80]}{'…' if len(sentence) > 80 else ''}",
                  color=_POSITIVE if p >= 0.5 else _NEGATIVE)
     return fig

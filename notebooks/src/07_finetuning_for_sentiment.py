@@ -40,8 +40,9 @@ from llmlab.bag_of_words import BagOfWords, words
 from llmlab.batches import TensorExamples
 from llmlab.classifier import (ClassifierConfig, GPTClassifier, SentenceBatches, accuracy,
                                accuracy_interval, classification_loss, confusion_matrix,
-                               count_trainable, encode_batch, frozen_features, last_token_pool,
-                               mean_pool, predict_proba, set_trainable, PARTS)
+                               correct, count_trainable, encode_batch, frozen_features,
+                               last_token_pool, mcnemar_p, mean_pool, predict_proba, set_trainable,
+                               PARTS)
 from llmlab.data import SENTIMENT_SOURCES, load_sentiment
 from llmlab.gpt import GPT
 from llmlab.checkpoint import load_checkpoint
@@ -70,7 +71,10 @@ print(f"quick mode: {QUICK}; {STEPS} steps per run; torch threads: {torch.get_nu
 # on top, and reported that with 100 labelled examples it matched training from scratch on 100
 # times more. Radford et al.'s GPT (2018) did the same with a 12-layer decoder-only transformer
 # pretrained on the BooksCorpus (over 7,000 unpublished books) and fine-tuned on each task with a
-# linear layer on the last token's state: that is the recipe of this lesson.
+# linear layer on the state of the last token: that is the recipe of this lesson. (GPT-1 added
+# special start, delimiter and end tokens around each input, read the end token's state, and kept
+# language modelling as an auxiliary loss while fine-tuning; we omit both and read the last real
+# token of the sentence.)
 #
 # ### Three families of transformers
 #
@@ -81,7 +85,7 @@ print(f"quick mode: {QUICK}; {STEPS} steps per run; torch threads: {torch.get_nu
 # |---|---|---|---|---|---|
 # | encoder-only | BERT (Devlin et al., 2019) | bidirectional: every token sees every token | none | fill in masked tokens (+ next-sentence prediction in BERT) | classification, tagging, retrieval embeddings |
 # | decoder-only | GPT, GPT-2, this course's GPT | causal: token $t$ sees $0..t$ | none | predict the next token | generation; classification after fine-tuning or by prompting |
-# | encoder–decoder | the 2017 Transformer, T5 (Raffel et al., 2020) | encoder bidirectional; decoder causal | decoder attends to the encoder's output | translation (2017); span corruption (T5) | translation, summarisation, any text-to-text task |
+# | encoder–decoder | the 2017 Transformer, T5 (Raffel et al., 2020) | encoder bidirectional; decoder causal | decoder attends to the encoder's output | none in 2017 (trained on translation directly); span corruption (T5) | translation, summarisation, any text-to-text task |
 #
 # Three common mix-ups, corrected:
 #
@@ -148,14 +152,18 @@ print(f"training sentences: {sum(lengths) / len(lengths):.1f} tokens on average,
 # `"<review> Overall, it was"`, and compare how likely the model finds the continuation " good"
 # with how likely it finds " bad". If $\log P(\text{good}) > \log P(\text{bad})$, call it positive.
 # No weights change; the model's only skill is predicting the next token. (A label word may be
-# several tokens — " bad" is two here — so each continuation's log-probability is the sum over
-# its tokens.) GPT-2 (Radford et al., 2019) showed that abilities like this appear in large language
-# models without any fine-tuning. Does it work for ours?
+# several tokens, so each continuation's log-probability is the sum over its tokens; the cell
+# prints how many each word has. A word of two tokens pays for two predictions, which by itself
+# tilts the vote towards the shorter word: one reason to also try a shifted threshold below.)
+# The GPT-1 paper already noticed that its pretrained model could do some tasks, sentiment among
+# them, with such heuristics before any fine-tuning; GPT-2 (Radford et al., 2019) made it the
+# headline, showing that zero-shot ability grows with model size. Does it work for ours?
 
 # %%
 test_sentences = [s for s, _ in splits["test"]]
 test_labels = torch.tensor([y for _, y in splits["test"]])
 scores = zero_shot_scores(base, tokenizer, test_sentences, "{} Overall, it was", " good", " bad")
+print({word: len(tokenizer.encode(word)) for word in (" good", " bad")}, "tokens per label word")
 zero_shot_pred = (scores > 0).long()
 zs_correct = int((zero_shot_pred == test_labels).sum())
 zs_low, zs_high = accuracy_interval(zs_correct, len(test_labels))
@@ -286,7 +294,8 @@ print(f"the token table alone: {wte.shape[0]:,} x {wte.shape[1]} = {wte.numel():
 #
 # Write `freeze_all_but_head(model)`: set `requires_grad` to `False` for every parameter of the body
 # (`model.gpt`) and to `True` for the head's (`model.head`), then **return the number of trainable
-# parameters** (numbers, not tensors). The checker builds small classifiers of random sizes and
+# parameters** as one int: the sum of `p.numel()` over the trainable parameters, not the number
+# of parameter tensors. The checker builds small classifiers of random sizes and
 # calls your function on them, once on a model whose parameters were all frozen before.
 
 # %%
@@ -364,8 +373,8 @@ for pooling in ("last", "mean"):
     fit(probes[pooling], probe_features[pooling]["train"], probe_features[pooling]["val"],
         steps=600, lr=1e-2, weight_decay=0.0)
 
-# The cached features are exactly what the classifier's body computes for the same sentences:
-(ids, lengths), _ = next(sentence_data["val"].batches(8))
+# The cached features are exactly what the classifier's body computes, row i for sentence i:
+ids, lengths = encode_batch(tokenizer, [s for s, _ in splits["val"][:8]], base.config.block_size)
 body.eval()
 with torch.no_grad():
     torch.testing.assert_close(body.pooled(ids, lengths), probe_features["mean"]["val"].inputs[:8])
@@ -378,7 +387,9 @@ print("cached features == GPTClassifier.pooled")
 # (`load_pretrained` again), uses last-token pooling as GPT-1 did, and takes the same number of
 # steps (`STEPS` batches of 32 sentences; the cell prints how many passes over the training split
 # that is) with the same peak learning rate, 1e-3. These settings were chosen by watching
-# validation accuracy, never the test split: the curves below flatten towards the end.
+# validation accuracy, never the test split. Read the plot for each curve's end: one that is still
+# rising when the steps run out would gain from a longer run, so the comparison below is a
+# comparison at this budget.
 #
 # The third run is the control: the **same architecture, randomly initialised**, trained on the
 # labelled sentences only. Whatever fine-tuning gains over it is what pre-training contributed.
@@ -416,27 +427,44 @@ if QUICK:  # the suite's short runs must still learn something: above chance, wi
 # ## 9. The comparison, on the test split
 #
 # Every method is now scored once on the 450 test sentences it has never seen. With 450
-# sentences, an accuracy is uncertain by a few points: the **Wilson interval** gives the range
-# that would contain the true accuracy 95 % of the time (it behaves better than
-# $p \pm 1.96\sqrt{p(1-p)/n}$ near 0 and 1). Two methods whose intervals overlap widely are not
-# shown to differ.
+# sentences, an accuracy is uncertain by a few points. The **Wilson interval** (Wilson, 1927) is
+# the range of true accuracies consistent with what we measured: built this way on many test sets,
+# such intervals cover the true accuracy about 95 % of the time. It behaves better than
+# $p \pm 1.96\sqrt{p(1-p)/n}$ near 0 and 1.
+#
+# Comparing two methods needs more care than comparing their intervals. Intervals that overlap do
+# not show that two methods are equal, and looking at them separately throws information away:
+# both methods answered *the same* sentences. **McNemar's test** (McNemar, 1947) uses that pairing.
+# It ignores the sentences both get right or both get wrong and looks at the rest: if the two
+# methods were equally good, each sentence that only one of them gets right would favour either
+# with probability ½, like a coin. Its p-value says how surprising the observed split would be
+# for a fair coin; below 0.05 we call the difference clear.
+#
+# `correct(model, data)` gives one True/False per sentence, in the order of the split, so the
+# answers of different methods line up sentence by sentence.
 
 # %%
-def scored(acc, n):
-    """(accuracy, its 95 % Wilson interval) from an accuracy over n examples."""
-    return acc, accuracy_interval(round(acc * n), n)
-
-
 n_test = len(test_labels)
-results = {
-    "zero-shot prompt": (zs_correct / n_test, (zs_low, zs_high)),
-    "bag of words + logistic regression": scored(accuracy(bow_model, bow_data["test"]), n_test),
-    "from scratch (same transformer)": scored(accuracy(models["from scratch"], sentence_data["test"]), n_test),
-    "linear probe, last token": scored(accuracy(probes["last"], probe_features["last"]["test"]), n_test),
-    "linear probe, mean pooling": scored(accuracy(probes["mean"], probe_features["mean"]["test"]), n_test),
-    "fine-tune last block + head": scored(accuracy(models["fine-tune last block"], sentence_data["test"]), n_test),
-    "full fine-tune": scored(accuracy(models["full fine-tune"], sentence_data["test"]), n_test),
+for data in (bow_data["test"], sentence_data["test"], probe_features["last"]["test"]):
+    assert torch.equal(data.labels, test_labels)  # every method's answers line up, sentence by sentence
+answers = {                                         # method -> (450,) True where it is right
+    "zero-shot prompt": zero_shot_pred == test_labels,
+    "bag of words + logistic regression": correct(bow_model, bow_data["test"]),
+    "from scratch (same transformer)": correct(models["from scratch"], sentence_data["test"]),
+    "linear probe, last token": correct(probes["last"], probe_features["last"]["test"]),
+    "linear probe, mean pooling": correct(probes["mean"], probe_features["mean"]["test"]),
+    "fine-tune last block + head": correct(models["fine-tune last block"], sentence_data["test"]),
+    "full fine-tune": correct(models["full fine-tune"], sentence_data["test"]),
 }
+
+
+def scored(answers):
+    """method -> (accuracy, 95 % interval), from each method's per-sentence correctness."""
+    return {name: (ok.float().mean().item(), accuracy_interval(int(ok.sum()), len(ok)))
+            for name, ok in answers.items()}
+
+
+results = scored(answers)
 print(f"{'method':<36} {'test accuracy':>13}   95 % interval")
 for name, (acc, (low, high)) in results.items():
     print(f"{name:<36} {acc:>13.3f}   {low:.3f}–{high:.3f}")
@@ -446,22 +474,34 @@ plot_accuracies(results)
 # Read the table before the prose: the sentences below are printed from these numbers.
 
 # %%
-def compare(a, b):
-    """A sentence comparing methods a and b from results: who is ahead, and is it clear?"""
-    (acc_a, (lo_a, hi_a)), (acc_b, (lo_b, hi_b)) = results[a], results[b]
-    clear = lo_a > hi_b or lo_b > hi_a
-    ahead, behind = (a, b) if acc_a >= acc_b else (b, a)
-    gap = abs(acc_a - acc_b) * 100
-    lead = f"{a} and {b} tie" if gap < 0.05 else f"{ahead} is ahead of {behind} by {gap:.1f} points"
-    return lead + ("; the intervals do not overlap." if clear else "; the intervals overlap, so "
-                   "this test set cannot tell them apart.")
+def compare(a, b, answers=answers):
+    """A sentence comparing methods a and b on the same sentences: who is ahead, and is it clear?"""
+    right_a, right_b = answers[a], answers[b]
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    p = mcnemar_p(right_a, right_b)
+    if only_a == only_b:
+        lead = f"{a} and {b} tie"
+    else:
+        ahead, behind = (a, b) if only_a > only_b else (b, a)
+        gap = abs(only_a - only_b) / len(right_a) * 100
+        lead = f"{ahead} is ahead of {behind} by {gap:.1f} points"
+    verdict = "a clear difference" if p < 0.05 else "this test set cannot tell them apart"
+    return (f"{lead}: of the sentences only one of them gets right, {only_a} go to {a} and "
+            f"{only_b} to {b} (McNemar p = {p:.3f}, {verdict}).")
+
+
+def ranking(results):
+    """Methods from best to worst; '=' joins methods with the same accuracy."""
+    order = sorted(results, key=lambda name: -results[name][0])
+    links = [" = " if results[prev][0] == results[name][0] else " > " for prev, name in zip(order, order[1:])]
+    return order[0] + "".join(link + name for link, name in zip(links, order[1:]))
 
 
 print("·", compare("full fine-tune", "from scratch (same transformer)"))
 print("·", compare("full fine-tune", "bag of words + logistic regression"))
 print("·", compare("linear probe, mean pooling", "linear probe, last token"))
 print("·", compare("full fine-tune", "linear probe, last token"))
-print("ranking:", " > ".join(sorted(results, key=lambda name: -results[name][0])))
+print("ranking:", ranking(results))
 
 # %% [markdown]
 # ### What the numbers say, and why
@@ -474,12 +514,13 @@ print("ranking:", " > ".join(sorted(results, key=lambda name: -results[name][0])
 #   sees every word of the training vocabulary and learns one weight for each is exactly suited to
 #   that. A simpler method winning at small scale is common, and a comparison without it would have
 #   overstated everything else.
-# - **One run is one sample.** Changing nothing but the seed (the order of the training batches
-#   and the dropout masks) moves a fine-tuned model's accuracy by about as much as some gaps in the
-#   table. A careful study repeats each run with several seeds and reports the spread; see for
-#   yourself by passing `seed=1` to `fit`.
-# - **Fine-tuning learns, but pre-training buys little here.** The fully fine-tuned GPT and the same
-#   transformer trained from scratch end within a few points of each other. The probes show why:
+# - **One run is one sample.** The seed fixes the order of the training batches and the dropout
+#   masks; another seed gives another model and another accuracy. A careful study repeats each run
+#   with several seeds and reports the spread. Pass `seed=1` to `fit` and see how much your
+#   numbers move.
+# - **Fine-tuning learns, but pre-training buys little here.** The first `compare` line above says
+#   how far apart the fully fine-tuned GPT and the same transformer trained from scratch ended, and
+#   whether this test set can tell them apart; on ours it could not. The probes show why:
 #   the frozen pretrained features support only a weak linear classifier (mean pooling scored
 #   higher than the last token, plausibly because every position contributes), so most of what the
 #   fine-tuned model knows it learned from the labels, as the model from scratch did.
@@ -500,7 +541,7 @@ print("ranking:", " > ".join(sorted(results, key=lambda name: -results[name][0])
 #
 # Accuracy hides *which* mistakes a model makes. A **confusion matrix** counts them: cell
 # `[i, j]` is the number of examples whose true label is `i` and whose predicted label is `j`,
-# so the diagonal holds the correct answers. Write `confusion_matrix(pred, true, n_classes)` for
+# so the diagonal holds the correct answers. Write `confusion_matrix_by_hand(pred, true, n_classes)` for
 # 1-D tensors of class ids; the checker also tries more than two classes.
 
 # %%
@@ -554,8 +595,10 @@ print("full fine-tune: ", end="")
 fit(ood_gpt, ood_sentences["train"], ood_sentences["val"], steps=STEPS, lr=1e-3)
 
 n_ood = len(ood["test"])
-ood_results = {"bag of words": scored(accuracy(ood_bow_model, ood_bow_data["test"]), n_ood),
-               "full fine-tune": scored(accuracy(ood_gpt, ood_sentences["test"]), n_ood)}
+ood_answers = {"bag of words": correct(ood_bow_model, ood_bow_data["test"]),
+               "full fine-tune": correct(ood_gpt, ood_sentences["test"])}
+assert torch.equal(ood_bow_data["test"].labels, ood_sentences["test"].labels)  # same sentences, same order
+ood_results = scored(ood_answers)
 imdb_test_bow = TensorExamples(bow.transform([s for s, _ in ood["test"]]), [y for _, y in ood["test"]])
 imdb_test_ids = ood_sentences["test"]
 print(f"\n{'IMDB test (' + str(n_ood) + ' sentences)':<28} {'trained on all three':>20} "
@@ -565,16 +608,14 @@ for name, (acc, (low, high)) in ood_results.items():
         accuracy(models["full fine-tune"], imdb_test_ids)
     print(f"{name:<28} {seen:>20.3f} {acc:>14.3f} ({low:.2f}–{high:.2f})   lost "
           f"{(seen - acc) * 100:.1f} points")
-(a, (lo_a, hi_a)), (b, (lo_b, hi_b)) = ood_results["bag of words"], ood_results["full fine-tune"]
-print("out of domain, the two", "differ clearly" if lo_a > hi_b or lo_b > hi_a else
-      "cannot be told apart (the intervals overlap)")
+print("out of domain:", compare("bag of words", "full fine-tune", answers=ood_answers))
 
 # %% [markdown]
-# The cell prints how much each model lost when IMDB was left out of training, and whether the
-# two out-of-domain results can be told apart. On 150 sentences the intervals are about ±7 points
-# wide, so only a large gap would mean anything. On our runs both models lost accuracy and ended
-# level with each other: whatever the pretrained model carried over from Wikipedia did not
-# make it *better* than counting words on a new domain. Robustness to new domains is one of the
+# The cell prints how much each model lost when IMDB was left out of training, and the same paired
+# comparison as section 9 on the 150 IMDB sentences. On 150 sentences the intervals are about ±7
+# points wide, so only a large gap would mean anything. On our run both models lost accuracy and
+# the fine-tuned GPT did not come out ahead of counting words: whatever it carried over from
+# Wikipedia did not make it more robust on a new domain. Robustness to new domains is one of the
 # things large pretrained models are valued for; at our scale it does not show.
 
 # %% [markdown]
@@ -582,8 +623,9 @@ print("out of domain, the two", "differ clearly" if lo_a > hi_b or lo_b > hi_a e
 #
 # It is tempting to read the attention weights of the classification position as "what the model
 # looked at". The explorer below shows them next to a different measurement, **occlusion**: remove
-# one word at a time and see how much P(positive) drops. Type your own sentence; choose the layer
-# whose attention is shown.
+# one word at a time and see how P(positive) changes. A bar is P(positive) with the word minus
+# P(positive) without it: green bars are words that push the verdict towards positive, orange bars
+# towards negative. Type your own sentence; choose the layer whose attention is shown.
 
 # %%
 explorer = SentimentExplorer(models["full fine-tune"], tokenizer,
@@ -603,7 +645,8 @@ plot_sentiment(models["full fine-tune"], tokenizer,
 # *read from*, averaged over heads; they say nothing about what the MLPs and later layers did with
 # what was read. And above the first layer each position's state already mixes in earlier
 # positions, so a weight on a token is not a weight on that word alone. Jain &
-# Wallace (2019) found that attention weights often correlate poorly with gradient- and
+# Wallace (2019), studying recurrent (BiLSTM) and other encoders topped by one attention layer
+# rather than transformers, found that attention weights often correlate poorly with gradient- and
 # occlusion-based importance and can be swapped without changing the prediction; Wiegreffe &
 # Pinter (2019) replied that whether attention *can* serve as an explanation depends on what one
 # asks of it. Occlusion answers a causal question (what happens without this word?) but has its
@@ -627,7 +670,8 @@ plot_sentiment(models["full fine-tune"], tokenizer,
 #   control trained from scratch. Here, at 2 million parameters and 12 million pretraining tokens,
 #   the bag of words came first and pre-training added little over training from scratch; zero-shot
 #   prompting was at chance. Those are facts about *this scale*, the reason large models exist.
-# - Attention weights are not explanations; occlusion measures something else and disagrees.
+# - Attention weights are not explanations; occlusion measures something else, and the two need
+#   not agree.
 #
 # **Next:** lesson 08 builds the family this lesson only described, an encoder–decoder whose
 # decoder reads the encoder through cross-attention.
@@ -645,5 +689,7 @@ plot_sentiment(models["full fine-tune"], tokenizer,
 # - Kotzias et al. (2015), *From Group to Individual Labels Using Deep Features*: the sentiment
 #   sentences.
 # - Wilson (1927), *Probable Inference, the Law of Succession, and Statistical Inference*: the interval.
+# - McNemar (1947), *Note on the Sampling Error of the Difference Between Correlated Proportions or
+#   Percentages*: the paired test.
 # - Jain & Wallace (2019), *Attention is not Explanation*; Wiegreffe & Pinter (2019), *Attention is
 #   not not Explanation*.
