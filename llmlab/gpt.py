@@ -30,12 +30,34 @@ from llmlab.positional import LearnedPositionalEmbedding
 from llmlab.sampling import greedy_next, next_token_probs, sample_next
 from llmlab.transformer import Block, BlockConfig, LayerNorm, count_parameters
 
-__all__ = ["GPTConfig", "GPTOutput", "GPT"]
+__all__ = ["GPTConfig", "GPTOutput", "GPT", "gpt2_init"]
 
 # GPT-2 stores these four projections as Conv1D weights, (in, out): the transpose of nn.Linear's.
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 # Hugging Face GPT-2 checkpoints also carry causal-mask buffers; they are not weights.
 _MASK_BUFFER = re.compile(r"(^|\.)h\.\d+\.attn\.(bias|masked_bias)$")
+
+
+def _init_module(module: nn.Module) -> None:
+    """One module's GPT-2 initialisation (its children are handled by nn.Module.apply)."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.Embedding, LearnedPositionalEmbedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+
+def gpt2_init(model: nn.Module, n_layer: int) -> None:
+    """GPT-2's initialisation: weights and embeddings N(0, 0.02), biases 0 (LayerNorm: 1 and 0).
+
+    Each block adds two updates to the residual stream, so its variance grows with depth; GPT-2
+    scales the projections that write into it (c_proj) by 1/sqrt(2 * n_layer) to compensate.
+    """
+    model.apply(_init_module)  # children before parents: the order fixes which random numbers go where
+    for name, p in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
 
 
 @dataclass
@@ -83,22 +105,7 @@ class GPT(nn.Module):
         # Weight tying (as in GPT-2): reading a token in and scoring it as output share one table,
         # so a token's logit is its embedding's dot product with the final hidden state.
         self.lm_head.weight = self.transformer.wte.weight
-        self.apply(self._init_weights)
-        # Each block adds two updates to the residual stream, so its variance grows with depth;
-        # GPT-2 scales the projections that write into it by 1/sqrt(2 * n_layer) to compensate.
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        """GPT-2's initialisation: weights and embeddings N(0, 0.02), biases 0 (LayerNorm: 1 and 0)."""
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.Embedding, LearnedPositionalEmbedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        gpt2_init(self, config.n_layer)
 
     # --- forward ---------------------------------------------------------------------------------
 

@@ -138,30 +138,40 @@ def _norm(config) -> nn.Module:
 
 
 class Block(nn.Module):
-    """Pre-norm GPT block: x + attn(ln_1(x)), then x + mlp(ln_2(x)); (B, T, C) -> (B, T, C)."""
+    """Pre-norm block: x + attn(ln_1(x)), then x + mlp(ln_2(x)); (B, T, C) -> (B, T, C).
 
-    def __init__(self, config: BlockConfig):
+    causal=True is GPT's block; causal=False is an encoder's (BERT, the Transformer's encoder):
+    every token attends to every other, in both directions, except where a padding mask hides it.
+    """
+
+    def __init__(self, config: BlockConfig, causal: bool = True):
         super().__init__()
         _check_block_config(config)
         self.config = config
+        self.causal = _as_flag(causal, "causal")
         self.ln_1 = _norm(config)
-        self.attn = MultiHeadAttention(config.attention(causal=True))
+        self.attn = MultiHeadAttention(config.attention(causal=self.causal))
         self.resid_dropout = nn.Dropout(config.dropout)  # on attn's update to the residual stream
         self.ln_2 = _norm(config)
         self.mlp = FeedForward(config.n_embd, config.dropout, config.bias)  # ends with its own dropout
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, C) -> (B, T, C), on PyTorch's fused attention path (fast, no weights)."""
-        return self._run(x, cache, return_weights=False).output
+        return self._run(x, cache, mask, return_weights=False).output
 
-    def with_weights(self, x: torch.Tensor, cache: KVCache | None = None) -> AttentionOutput:
+    def with_weights(self, x: torch.Tensor, cache: KVCache | None = None,
+                     mask: torch.Tensor | None = None) -> AttentionOutput:
         """(output (B, T, C), attention weights (B, H, T, T_k)), on the explicit attention path."""
-        return self._run(x, cache, return_weights=True)
+        return self._run(x, cache, mask, return_weights=True)
 
-    def _run(self, x: torch.Tensor, cache: KVCache | None, return_weights: bool) -> AttentionOutput:
-        """The block itself; cache (a KVCache) lets x be the next tokens of a sequence seen before."""
+    def _run(self, x: torch.Tensor, cache: KVCache | None, mask: torch.Tensor | None,
+             return_weights: bool) -> AttentionOutput:
+        """The block itself; cache (a KVCache) lets x continue a sequence seen before; mask (e.g.
+        padding_mask(lengths, T)) hides keys, combined with the causal mask when causal."""
         _check_x(x, self.config.n_embd, self.mlp.c_fc.weight.dtype)
-        a, weights = self.attn(self.ln_1(x), return_weights=return_weights, cache=cache)  # (B, T, C)
+        a, weights = self.attn(self.ln_1(x), mask=mask, return_weights=return_weights,
+                               cache=cache)  # (B, T, C)
         x = _residual(x, self.resid_dropout(a), self.config.residual)
         return AttentionOutput(_residual(x, self.mlp(self.ln_2(x)), self.config.residual), weights)
 

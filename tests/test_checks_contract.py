@@ -36,6 +36,9 @@ SOLUTIONS = {
     "check_last_real_state": ("07_finetuning_for_sentiment", "last_real_state"),
     "check_freeze_all_but_head": ("07_finetuning_for_sentiment", "freeze_all_but_head"),
     "check_confusion_matrix": ("07_finetuning_for_sentiment", "confusion_matrix_by_hand"),
+    "check_source_padding_mask": ("08_encoder_decoder_and_cross_attention", "source_padding_mask"),
+    "check_shift_right": ("08_encoder_decoder_and_cross_attention", "shift_right"),
+    "check_beam_step": ("08_encoder_decoder_and_cross_attention", "beam_step"),
 }
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 

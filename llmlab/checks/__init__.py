@@ -38,6 +38,11 @@ from .finetune import check_confusion_matrix, check_freeze_all_but_head, check_l
 __all__ += ["check_last_real_state", "check_freeze_all_but_head", "check_confusion_matrix"]
 # --- end lesson 07 ---
 
+# --- lesson 08: encoder-decoder and cross-attention ---
+from .seq2seq import check_beam_step, check_shift_right, check_source_padding_mask  # noqa: E402,F401,E501
+__all__ += ["check_source_padding_mask", "check_shift_right", "check_beam_step"]
+# --- end lesson 08 ---
+
 # Every checker shows its own verdict in a notebook (two checks in one cell: two verdicts) and
 # returns it for code that wants `.passed`; the cell's last-expression display then stays quiet.
 for _name in [n for n in __all__ if n.startswith("check_")]:
