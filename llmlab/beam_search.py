@@ -16,9 +16,10 @@ from typing import NamedTuple
 import torch
 
 from llmlab._validate_seq2seq import check_decode_args as _check_decode_args
-from llmlab.seq2seq import Encoded, Seq2Seq, _pad, shift_right
+from llmlab.seq2seq import Encoded, Seq2Seq, pad_batch, shift_right
 
-__all__ = ["Hypothesis", "greedy_decode", "beam_search", "sequence_log_prob", "translate"]
+__all__ = ["Hypothesis", "greedy_decode", "beam_search", "sequence_log_prob", "translate", "Alignment",
+           "alignment"]
 
 
 class Hypothesis(NamedTuple):
@@ -138,7 +139,7 @@ def sequence_log_prob(model: Seq2Seq, src: torch.Tensor, outputs: list[list[int]
     was_training = model.training
     model.eval()
     try:
-        targets = _pad([list(o) for o in outputs], -100).to(model.device)  # (B, T), -100 = padding
+        targets = pad_batch([list(o) for o in outputs], -100).to(model.device)  # (B, T), -100 = padding
         tgt_in = shift_right(targets.masked_fill(targets == -100, model.config.pad_id),
                              model.config.bos_id)  # (B, T)
         logp = _log_probs(model(src, tgt_in).logits, model.config)  # (B, T, V)
@@ -149,6 +150,17 @@ def sequence_log_prob(model: Seq2Seq, src: torch.Tensor, outputs: list[list[int]
         model.train(was_training)
 
 
+def _source_ids(model: Seq2Seq, src_vocab, texts: list[str]) -> list[list[int]]:
+    """Each text as source ids with EOS, or a clear error before any decoding starts."""
+    ids = [src_vocab.encode(t) for t in texts]  # raises for empty text and unknown characters
+    limit = model.config.src_block_size
+    for text, row in zip(texts, ids):
+        if len(row) > limit:
+            raise ValueError(f"{text!r} is {len(row) - 1} characters (+ EOS) but the encoder reads at "
+                             f"most {limit} tokens: shorten it")
+    return ids
+
+
 def translate(model: Seq2Seq, src_vocab, tgt_vocab, texts, beam_size: int = 1,
               length_penalty: float = 1.0, batch_size: int = 256) -> list[str]:
     """Decode each source text (a str or a list of str) to target text, greedy when beam_size=1."""
@@ -157,16 +169,39 @@ def translate(model: Seq2Seq, src_vocab, tgt_vocab, texts, beam_size: int = 1,
     texts = [texts] if single else list(texts)
     if not texts:
         raise ValueError("translate needs at least one source text")
-    ids = [src_vocab.encode(t) for t in texts]  # raises for empty text and unknown characters
-    limit = model.config.src_block_size
-    for text, row in zip(texts, ids):
-        if len(row) > limit:
-            raise ValueError(f"{text!r} is {len(row) - 1} characters (+ EOS) but the encoder reads at "
-                             f"most {limit} tokens: shorten it")
+    ids = _source_ids(model, src_vocab, texts)
     out = []
     for start in range(0, len(ids), batch_size):
-        src = _pad(ids[start:start + batch_size], model.config.pad_id).to(model.device)  # (b, S)
+        src = pad_batch(ids[start:start + batch_size], model.config.pad_id).to(model.device)  # (b, S)
         hyps = greedy_decode(model, src) if beam_size == 1 else \
             beam_search(model, src, beam_size, length_penalty=length_penalty)
         out += [tgt_vocab.decode(h.tokens) for h in hyps]
     return out[0] if single else out
+
+
+class Alignment(NamedTuple):
+    """A source, the model's output for it, and the cross-attention each output token used."""
+
+    source_tokens: list[str]  # the source's characters, then "</s>": the keys
+    output_tokens: list[str]  # the output's characters, then "</s>" if it finished: the queries
+    output: str  # the output text
+    cross_attention: torch.Tensor  # (L_dec, H, T_out, S): row t is the step that wrote output token t
+
+
+@torch.no_grad()
+def alignment(model: Seq2Seq, src_vocab, tgt_vocab, text: str, beam_size: int = 1) -> Alignment:
+    """Decode text, then re-read the output teacher-forced to get every layer's cross-attention."""
+    _check_model(model)
+    src_ids = _source_ids(model, src_vocab, [text])[0]
+    src = torch.tensor([src_ids], device=model.device)  # (1, S)
+    hyp = (greedy_decode(model, src) if beam_size == 1 else beam_search(model, src, beam_size))[0]
+    targets = hyp.tokens + ([model.config.eos_id] if hyp.finished else [])  # what the decoder wrote
+    tgt_in = shift_right(torch.tensor([targets], device=model.device), model.config.bos_id)  # (1, T)
+    was_training = model.training
+    model.eval()
+    try:
+        cross = model(src, tgt_in, return_attention=True).cross_attention  # (L, 1, H, T, S)
+    finally:
+        model.train(was_training)
+    return Alignment([src_vocab.token(i) for i in src_ids], [tgt_vocab.token(i) for i in targets],
+                     tgt_vocab.decode(hyp.tokens), cross[:, 0].cpu())  # (L, H, T, S)

@@ -29,8 +29,8 @@ from llmlab.gpt import gpt2_init
 from llmlab.positional import LearnedPositionalEmbedding
 from llmlab.transformer import Block, BlockConfig, DecoderBlock, LayerNorm
 
-__all__ = ["Seq2SeqConfig", "Seq2SeqOutput", "Encoded", "Seq2Seq", "shift_right", "PairBatches",
-           "seq2seq_loss"]
+__all__ = ["Seq2SeqConfig", "Seq2SeqOutput", "Encoded", "Seq2Seq", "shift_right", "pad_batch",
+           "PairBatches", "seq2seq_loss"]
 
 
 @dataclass
@@ -173,8 +173,8 @@ class Seq2Seq(nn.Module):
         return dataclasses.asdict(self.config)
 
 
-def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
-    """Right-pad lists of ids to the longest one: (B, T_max) int64."""
+def pad_batch(rows: list[list[int]], value: int) -> torch.Tensor:
+    """Right-pad lists of ids to the longest one with value: (B, T_max) int64."""
     out = torch.full((len(rows), max(len(r) for r in rows)), value, dtype=torch.long)
     for i, r in enumerate(rows):
         out[i, :len(r)] = torch.tensor(r, dtype=torch.long)
@@ -205,8 +205,8 @@ class PairBatches:
 
     def _collate(self, rows: list[int], device=None):
         """((src (B, S), tgt_in (B, T)), targets (B, T)) for the pairs at rows."""
-        src = _pad([self.pairs[i][0] for i in rows], self.pad_id)  # (B, S)
-        targets = _pad([self.pairs[i][1] for i in rows], -100)  # (B, T)
+        src = pad_batch([self.pairs[i][0] for i in rows], self.pad_id)  # (B, S)
+        targets = pad_batch([self.pairs[i][1] for i in rows], -100)  # (B, T)
         tgt_in = shift_right(targets.masked_fill(targets == -100, self.pad_id), self.bos_id)  # (B, T)
         return (src.to(device), tgt_in.to(device)), targets.to(device)
 

@@ -43,7 +43,7 @@ def test_padding_mask_accepts_the_solution_and_a_loop():
      ["nothing is masked"]),
     (lambda s, p: (s != p)[:, None, None, :] & (torch.rand(s.shape) < 0.5)[:, None, None, :],
      ["wrong mask"]),
-    (lambda s, p: (s != p).tolist(), ["(B, T)"]),
+    (lambda s, p: (s != p).tolist(), ["a bool tensor", "got list"]),
 ])
 def test_padding_mask_mistakes_get_specific_hints(answer, words):
     _fails_with(checks.check_source_padding_mask, answer, words)
@@ -103,6 +103,8 @@ def _bos(tgt, bos_id, dtype=None):
     (lambda t, b: torch.cat([_bos(t, 1), t[:, :-1]], 1), ["column 0 holds 1", "hard-code"]),
     (lambda t, b: torch.cat([torch.ones(t.shape[0], 1) * b, t[:, :-1]], 1),
      ["int64", "torch.full((B, 1), bos_id, dtype=tgt.dtype)"]),
+    (lambda t, b: t.roll(1), ["torch.roll"]),  # when the rows' last tokens agree, dims=1's hint
+    (lambda t, b: torch.cat([_bos(t, b), t[:, :-1]], 1).int(), ["int32", "dtype=tgt.dtype"]),
     (lambda t, b: t, ["wrong ids"]),
     (lambda t, b: t[:, :-1], ["should have shape (B, T)"]),
 ])
@@ -145,6 +147,11 @@ def _first_beam(s, lp, n):
 def _per_beam(s, lp, n):
     values, tok = (s[:, None] + lp).topk(n, dim=1)  # (K, n): each beam's own best
     return values, torch.arange(lp.shape[0])[:, None].expand_as(tok), tok
+
+
+def _worst(s, lp, n):
+    values, i = (s[:, None] + lp).flatten().topk(n, largest=False)  # the n smallest totals
+    return values, i // lp.shape[1], i % lp.shape[1]
 
 
 def _no_score(s, lp, n):
@@ -196,6 +203,14 @@ def test_beam_step_accepts_the_solution_and_a_loop():
     (lambda s, lp, n: tuple(x[:1] for x in solution.beam_step(s, lp, n)), ["shape (beam_size,)"]),
     (lambda s, lp, n: (torch.zeros(n), torch.arange(n) % len(s), torch.arange(n)),
      ["wrong candidates"]),
+    (lambda s, lp, n: tuple(_worst(s, lp, n)), ["worst candidates", "largest=False"]),
+    (lambda s, lp, n: tuple(x.flip(0) for x in _worst(s, lp, n)), ["worst candidates"]),
+    (lambda s, lp, n: (solution.beam_step(s, lp, n)[0].exp(), *solution.beam_step(s, lp, n)[1:]),
+     ["right candidates", "new_scores are not their totals"]),
+    (lambda s, lp, n: (*solution.beam_step(s, lp, n)[1:], solution.beam_step(s, lp, n)[0]),
+     ["the scores came last"]),
+    (lambda s, lp, n: tuple(x.tolist() for x in solution.beam_step(s, lp, n)),
+     ["not a list or an array"]),
 ])
 def test_beam_step_mistakes_get_specific_hints(answer, words):
     _fails_with(checks.check_beam_step, answer, words)

@@ -17,11 +17,11 @@ __all__ = ["check_source_padding_mask", "check_shift_right", "check_beam_step"]
 
 
 def _as_tensor(value):
-    """The learner's result as a tensor with its own dtype (the dtype is part of the answer)."""
-    try:
-        return torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None
+    """The learner's result if it is a tensor (its dtype is part of the answer), else None.
+
+    A list or NumPy array is refused: the model feeds these results to torch operations.
+    """
+    return value.detach() if isinstance(value, torch.Tensor) else None
 
 
 def _ids(pick: random.Random, B: int, T: int, V: int, avoid: int) -> torch.Tensor:
@@ -148,13 +148,17 @@ def check_shift_right(shift_fn) -> Verdict:
             if got.dtype != torch.int64:
                 return failed(ex, f"the ids are right, but their dtype is {got.dtype}: token ids "
                                   "must be int64 (torch.long), like tgt, for the embedding. "
-                                  "torch.ones(B, 1) * bos_id is float; use torch.full((B, 1), "
-                                  "bos_id, dtype=tgt.dtype).")
+                                  "Build the BOS column with the same dtype as tgt: "
+                                  "torch.full((B, 1), bos_id, dtype=tgt.dtype).")
             continue
         if torch.equal(g, tgt.roll(1, dims=1).double()):
             return failed(ex, f"{case} torch.roll wraps around: the last target token lands in "
                               "column 0, where bos_id belongs. Build bos_id + tgt[:, :-1] with "
                               "torch.cat, or set column 0 of the rolled copy to bos_id.")
+        if torch.equal(g, tgt.roll(1).double()):  # no dims: rolls the flattened tensor
+            return failed(ex, f"{case} torch.roll without dims rolls the flattened tensor, so "
+                              "tokens move between rows, and the last one wraps into column 0. "
+                              "Build bos_id + tgt[:, :-1] with torch.cat along dim=1 instead.")
         if torch.equal(g[:, :-1], tgt[:, 1:].double()):
             return failed(ex, f"{case} you shifted left: column t holds tgt[:, t + 1], the label "
                               "to predict. The decoder input is shifted right: bos_id, then "
@@ -237,7 +241,10 @@ def check_beam_step(step_fn) -> Verdict:
         got = [_as_tensor(r) for r in result]
         if any(g is None for g in got):
             return failed(ex, "each of new_scores, beam_index and token should be a tensor of "
-                              "shape (beam_size,).")
+                              "shape (beam_size,), not a list or an array.")
+        if got[2].is_floating_point() and not got[0].is_floating_point():
+            return failed(ex, "the scores came last: return the tuple in the order (new_scores, "
+                              "beam_index, token).")
         case = f"For K = {K} beams, V = {V} tokens and beam_size = {n}"
         if any(g.shape == (K, n) for g in got):
             return failed(ex, f"{case} your result has shape (K, beam_size) = {(K, n)}: the top "
@@ -262,6 +269,15 @@ def check_beam_step(step_fn) -> Verdict:
             return failed(ex, f"{case} new_scores are right but the indices are not{swapped}: "
                               "flat index i is beam i // V, token i % V (V = log_probs.shape[1], "
                               "not K). Return them in the order (new_scores, beam_index, token).")
+        if pairs == right:
+            return failed(ex, f"{case} you picked the right candidates, but new_scores are not "
+                              "their totals: new_scores[i] must be scores[k] + log_probs[k, v] "
+                              "for the beam k and token v of candidate i (no exp, no softmax).")
+        worst = _top(-total, n)[0]  # (n,) the negated n smallest totals
+        if close(s, -worst) or close(s, (-worst).flip(0)):
+            return failed(ex, f"{case} you kept the worst candidates: the beam_size *largest* "
+                              "totals survive. topk takes the largest by default (not "
+                              "largest=False); after sort, pass descending=True.")
         if K > 1 and not beam.any():
             return failed(ex, f"{case} every candidate extends beam 0: you searched only the first "
                               "beam. The other beams' continuations compete too: flatten the "

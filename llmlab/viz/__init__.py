@@ -3,6 +3,7 @@
 Every explorer renders server-side with matplotlib into an ipywidgets.Image, so it works offline
 in JupyterLab, Notebook 7, VS Code and Colab; every explorer has a static plot as its twin.
 """
+from llmlab.viz.alignment import AlignmentExplorer, plot_alignment
 from llmlab.viz.attention import (
     AttentionData,
     AttentionExplorer,
@@ -29,6 +30,8 @@ __all__ = [
     # attention viewer (any model's attention weights)
     "AttentionData", "as_attention", "plot_attention", "plot_attention_grid",
     "plot_query_attention", "AttentionExplorer",
+    # encoder–decoder cross-attention (lesson 08)
+    "AlignmentExplorer", "plot_alignment",
     # attention playground (lesson 03)
     "AttentionPlayground", "plot_attention_steps",
     # word embeddings (lesson 01)

@@ -79,6 +79,9 @@ MANIFEST: dict[str, Interaction | None] = {
                                shows="html"),
     # lesson 07's SentimentExplorer: choose the first layer's attention (it opens on the last).
     "07_finetuning_for_sentiment": Interaction("explorer", "layer", "select", 0, option=0),
+    # lesson 08's AlignmentExplorer: type a new date; the output and its cross-attention redraw.
+    "08_encoder_decoder_and_cross_attention": Interaction(
+        "explorer", "source", "type", "the 1st of june 1999", text="the 1st of june 1999"),
 }
 
 # ---------------------------------------------------------------------------------------------
