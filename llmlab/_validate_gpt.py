@@ -8,7 +8,9 @@ from typing import Mapping
 import torch
 
 from llmlab._validate_attention import as_dropout, as_flag, as_size
-from llmlab.transformer import _check_heads
+from llmlab.transformer import MLP_KINDS, NORM_KINDS, _check_heads
+
+POSITIONS = ("learned", "rope", "none")
 
 __all__: list[str] = []  # private: llmlab.gpt is the public face
 
@@ -23,6 +25,16 @@ def check_config(config) -> None:
     config.n_embd, config.n_head = _check_heads(config.n_embd, config.n_head)
     config.dropout = as_dropout(config.dropout, "GPTConfig.dropout")
     config.bias = as_flag(config.bias, "GPTConfig.bias")
+    for name, choices in (("norm", NORM_KINDS), ("mlp", MLP_KINDS), ("positions", POSITIONS)):
+        if getattr(config, name) not in choices:
+            raise ValueError(f"GPTConfig.{name} must be one of {', '.join(map(repr, choices))}, got "
+                             f"{getattr(config, name)!r}")
+        setattr(config, name, str(getattr(config, name)))  # a NumPy str_ would not load weights-only
+    config.qk_norm = as_flag(config.qk_norm, "GPTConfig.qk_norm")
+    config.tie_weights = as_flag(config.tie_weights, "GPTConfig.tie_weights")
+    if config.positions == "rope" and (config.n_embd // config.n_head) % 2:
+        raise ValueError(f"positions='rope' needs an even head width, but n_embd // n_head = "
+                         f"{config.n_embd // config.n_head}: RoPE rotates dimensions in pairs")
 
 
 def check_finite_output(model, out: torch.Tensor, what: str) -> None:

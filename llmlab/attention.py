@@ -23,6 +23,7 @@ from llmlab._validate_attention import check_mha_inputs as _check_mha_inputs
 from llmlab._validate_attention import check_qkv as _check_qkv
 from llmlab._validate_attention import check_softmax_rows as _check_softmax_rows
 from llmlab.kv_cache import KVCache
+from llmlab.positional import apply_rope, rope_frequencies
 
 __all__ = [
     "softmax", "AttentionOutput", "scaled_dot_product_attention", "AttentionSteps", "attention_steps",
@@ -146,6 +147,8 @@ class AttentionConfig:
     bias: bool = True
     causal: bool = False  # self-attention only: each position sees itself and the past
     d_kv: int | None = None  # None: keys/values have width d_model (fused GPT-2 layout)
+    rope: bool = False  # rotate q and k by their positions (RoPE, Su et al. 2021); self-attention
+    qk_norm: bool = False  # RMS-normalise each head's q and k before the dot product
 
     def __post_init__(self):
         # Plain Python values (NumPy's converted), so a checkpoint holding them loads weights-only.
@@ -153,6 +156,7 @@ class AttentionConfig:
         self.d_kv = None if self.d_kv is None else _as_size(self.d_kv, "d_kv")
         self.dropout = _as_dropout(self.dropout)
         self.bias, self.causal = _as_flag(self.bias, "bias"), _as_flag(self.causal, "causal")
+        self.rope, self.qk_norm = _as_flag(self.rope, "rope"), _as_flag(self.qk_norm, "qk_norm")
         if self.d_model % self.n_heads:
             divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: each "
@@ -160,6 +164,12 @@ class AttentionConfig:
         if self.causal and self.d_kv is not None:
             raise ValueError("causal=True needs self-attention, but d_kv makes a cross-attention layer: "
                              "cross-attention is never causal (the decoder's self-attention is)")
+        if self.rope and self.d_kv is not None:
+            raise ValueError("rope=True needs self-attention: queries and keys of a cross-attention "
+                             "layer come from two sequences whose positions do not compare")
+        if self.rope and self.head_dim % 2:
+            raise ValueError(f"rope=True needs an even head width, but d_model // n_heads = "
+                             f"{self.head_dim}: RoPE rotates dimensions in pairs")
 
     @property
     def head_dim(self) -> int:
@@ -196,6 +206,23 @@ class MultiHeadAttention(nn.Module):
             self.kv_attn = nn.Linear(config.d_kv, 2 * C, bias=config.bias)
         self.c_proj = nn.Linear(C, C, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
+        if config.qk_norm:  # a gain per head dimension, shared by all heads (as in OLMo 2, Gemma 3)
+            self.q_gain = nn.Parameter(torch.ones(config.head_dim))
+            self.k_gain = nn.Parameter(torch.ones(config.head_dim))
+
+    def _position(self, q: torch.Tensor, k: torch.Tensor, T_past: int):
+        """QK-norm and RoPE on q, k (B, H, T, hd), the new positions starting at T_past."""
+        cfg = self.config
+        if cfg.qk_norm:
+            # Bounded q and k keep the logits q.k / sqrt(hd) from growing without limit in training
+            # (Dehghani et al., 2023; Wortsman et al., 2023): one cause of loss spikes.
+            q = F.rms_norm(q, (cfg.head_dim,), self.q_gain, eps=1e-6)
+            k = F.rms_norm(k, (cfg.head_dim,), self.k_gain, eps=1e-6)
+        if cfg.rope:
+            # Rotate before caching: a cached key keeps the rotation of its own position.
+            cos, sin = rope_frequencies(q.shape[-2], cfg.head_dim, offset=T_past, device=q.device)
+            q, k = apply_rope(q, cos=cos, sin=sin), apply_rope(k, cos=cos, sin=sin)
+        return q, k
 
     def _project(self, x: torch.Tensor, context: torch.Tensor | None):
         """Return q (B, T_q, C) from x and k, v (B, T_k, C) from context (or from x itself)."""
@@ -226,6 +253,11 @@ class MultiHeadAttention(nn.Module):
         q = q.view(B, T_q, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_q, hd)
         k = k.view(B, T_new, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_new, hd)
         v = v.view(B, T_new, H, cfg.head_dim).transpose(1, 2)  # (B, H, T_new, hd)
+        if cfg.rope and context is not None:
+            raise ValueError("this layer has rope=True, which needs self-attention: call it "
+                             "without context")
+        if cfg.rope or cfg.qk_norm:
+            q, k = self._position(q, k, T_past)
         if cache is not None:
             k, v = cache.update(k, v)  # (B, H, T_k, hd) with T_k = T_past + T_q: past keys, then new
         if return_weights:

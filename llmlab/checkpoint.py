@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 import warnings
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import torch
@@ -210,8 +210,20 @@ def _read(path: Path, map_location) -> dict:
     return data
 
 
-def _config_mismatch(saved: dict, current: dict) -> list[str]:
-    """The fields where two model configs differ, as 'name: checkpoint X, model Y' lines."""
+def _config_defaults(model: nn.Module) -> dict:
+    """The defaults of the model's config dataclass ({} without one)."""
+    config = getattr(model, "config", None)
+    if not is_dataclass(config):
+        return {}
+    return {f.name: f.default for f in fields(config) if f.default is not MISSING}
+
+
+def _config_mismatch(saved: dict, current: dict, defaults: dict | None = None) -> list[str]:
+    """The fields where two model configs differ, as 'name: checkpoint X, model Y' lines.
+
+    A field the checkpoint lacks counts as its default: the file was written before it existed.
+    """
+    saved = {**{k: v for k, v in (defaults or {}).items() if k in current}, **saved}
     names = sorted(set(saved) | set(current))
     return [f"{k}: checkpoint {saved.get(k, '(missing)')!r}, model {current.get(k, '(missing)')!r}"
             for k in names if saved.get(k, "(missing)") != current.get(k, "(missing)")]
@@ -263,7 +275,7 @@ def load_checkpoint(path, model: nn.Module | None = None,
     if model is None:
         model = _build_model(path, data)
     target = unwrap_model(model)
-    problems = _config_mismatch(data["model_config"], _model_config(target))
+    problems = _config_mismatch(data["model_config"], _model_config(target), _config_defaults(target))
     if not problems:
         problems = _shape_mismatch(data["model_state"], target.state_dict())
     if problems:

@@ -28,9 +28,9 @@ from llmlab._validate_gpt import check_targets as _check_targets
 from llmlab.attention import KVCache
 from llmlab.positional import LearnedPositionalEmbedding
 from llmlab.sampling import greedy_next, next_token_probs, sample_next
-from llmlab.transformer import Block, BlockConfig, LayerNorm, count_parameters
+from llmlab.transformer import Block, BlockConfig, LayerNorm, RMSNorm, count_parameters
 
-__all__ = ["GPTConfig", "GPTOutput", "GPT", "gpt2_init"]
+__all__ = ["GPTConfig", "GPTOutput", "GPT", "gpt2_init", "PRESETS"]
 
 # GPT-2 stores these four projections as Conv1D weights, (in, out): the transpose of nn.Linear's.
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -71,9 +71,34 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0  # on embeddings, attention weights and residual updates, training only
     bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2 has them)
+    # The parts in which today's GPTs differ from GPT-2; the defaults are GPT-2's.
+    norm: str = "layernorm"  # or "rmsnorm"
+    mlp: str = "gelu"  # or "swiglu", "relu2"
+    positions: str = "learned"  # a wpe table; or "rope" (rotary, in attention), or "none"
+    qk_norm: bool = False  # RMS-normalise each head's queries and keys
+    tie_weights: bool = True  # the LM head reuses the token table (wte)
 
     def __post_init__(self):
-        _check_config(self)  # positive sizes, n_head divides n_embd, dropout in [0, 1), bias a bool
+        _check_config(self)  # positive sizes, n_head divides n_embd, dropout in [0, 1), known choices
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "GPTConfig":
+        """GPTConfig of a named design: "gpt2" (the defaults) or "llama" (RMSNorm, SwiGLU, RoPE, no
+        biases, untied head), with any field overridden, e.g. preset("llama", n_layer=6)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}: choose from {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    @property
+    def is_gpt2(self) -> bool:
+        """True when every part is GPT-2's, so the weights can be exchanged in GPT-2's layout."""
+        return all(getattr(self, k) == v for k, v in _GPT2_PARTS.items())
+
+
+_GPT2_PARTS = {"norm": "layernorm", "mlp": "gelu", "positions": "learned", "qk_norm": False,
+               "tie_weights": True}
+PRESETS = {"gpt2": {}, "llama": {"norm": "rmsnorm", "mlp": "swiglu", "positions": "rope",
+                                 "bias": False, "tie_weights": False}}
 
 
 class GPTOutput(NamedTuple):
@@ -93,18 +118,24 @@ class GPT(nn.Module):
             raise TypeError(f"GPT takes a GPTConfig, not {type(config).__name__}: e.g. GPT(GPTConfig()) "
                             "or, for a plain dict d, GPT(GPTConfig(**d))")
         self.config = config
-        block = BlockConfig(config.n_embd, config.n_head, config.dropout, config.bias)
+        block = BlockConfig(config.n_embd, config.n_head, config.dropout, config.bias,
+                            norm_kind=config.norm, mlp=config.mlp, rope=config.positions == "rope",
+                            qk_norm=config.qk_norm)
+        parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token id -> vector
+        if config.positions == "learned":
+            parts["wpe"] = LearnedPositionalEmbedding(config.block_size, config.n_embd)  # position -> vector
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token id -> vector
-            wpe=LearnedPositionalEmbedding(config.block_size, config.n_embd),  # position -> vector
+            **parts,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(block) for _ in range(config.n_layer)]),
-            ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            ln_f=RMSNorm(config.n_embd) if config.norm == "rmsnorm"
+            else LayerNorm(config.n_embd, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # Weight tying (as in GPT-2): reading a token in and scoring it as output share one table,
-        # so a token's logit is its embedding's dot product with the final hidden state.
-        self.lm_head.weight = self.transformer.wte.weight
+        if config.tie_weights:
+            # Weight tying (as in GPT-2): reading a token in and scoring it as output share one
+            # table, so a token's logit is its embedding's dot product with the final hidden state.
+            self.lm_head.weight = self.transformer.wte.weight
         gpt2_init(self, config.n_layer)
 
     # --- forward ---------------------------------------------------------------------------------
@@ -151,9 +182,10 @@ class GPT(nn.Module):
 
     def _embed(self, idx: torch.Tensor, offset: int) -> torch.Tensor:
         """Token plus position embeddings of idx (B, T), whose first token sits at position offset."""
-        tok = self.transformer.wte(idx)  # (B, T, C)
-        pos = self.transformer.wpe(idx.shape[1], offset)  # (T, C), broadcast over the batch
-        return self.transformer.drop(tok + pos)  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        if "wpe" in self.transformer:  # RoPE puts positions inside attention instead; "none": nowhere
+            x = x + self.transformer.wpe(idx.shape[1], offset)  # (T, C), broadcast over the batch
+        return self.transformer.drop(x)  # (B, T, C)
 
     def _last_logits(self, idx: torch.Tensor, caches: list[KVCache] | None) -> torch.Tensor:
         """Logits (B, V) for the token after idx (B, T); with caches, idx continues what they hold."""
@@ -219,7 +251,9 @@ class GPT(nn.Module):
         """
         n = count_parameters(self, trainable_only=False)
         if _as_flag(non_embedding, "non_embedding"):
-            n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
+            n -= self.transformer.wte.weight.numel()
+            if "wpe" in self.transformer:
+                n -= self.transformer.wpe.weight.numel()
         return n
 
     def config_dict(self) -> dict:
@@ -237,8 +271,18 @@ class GPT(nn.Module):
             raise ValueError(f"unknown GPTConfig fields {unknown}: the dict may hold only {fields}")
         return cls(GPTConfig(**d))
 
+    def _check_gpt2(self) -> None:
+        """Raise unless this model has GPT-2's parts, so its weights fit GPT-2's layout."""
+        if not self.config.is_gpt2:
+            other = {k: getattr(self.config, k) for k, v in _GPT2_PARTS.items()
+                     if getattr(self.config, k) != v}
+            raise ValueError(f"this model is not a GPT-2 ({other}): GPT-2's weight layout has no place "
+                             "for these parts; only GPTConfig.preset('gpt2') models exchange weights "
+                             "with it (save and load this one with llmlab.checkpoint)")
+
     def gpt2_state_dict(self) -> dict[str, torch.Tensor]:
         """A copy of the weights under GPT-2's names, the four Conv1D projections as (in, out)."""
+        self._check_gpt2()
         return {name: (t.t() if name.endswith(_CONV1D) else t).detach().clone().contiguous()
                 for name, t in self.state_dict().items()}
 
@@ -247,6 +291,7 @@ class GPT(nn.Module):
 
         Also accepts Hugging Face's files: names without the "transformer." prefix, mask buffers.
         """
+        self._check_gpt2()
         if not isinstance(sd, Mapping):
             raise TypeError(f"load_gpt2_state_dict needs a dict of tensors, got {type(sd).__name__}")
         params = dict(self.named_parameters())  # lm_head.weight is wte's tensor, listed once

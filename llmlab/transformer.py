@@ -22,7 +22,7 @@ from llmlab._validate_attention import check_float_input as _check_float_input
 from llmlab.attention import AttentionConfig, AttentionOutput, KVCache, MultiHeadAttention
 
 __all__ = [
-    "LayerNorm", "FeedForward", "BlockConfig", "Block", "DecoderBlockOutput", "DecoderBlock",
+    "LayerNorm", "RMSNorm", "FeedForward", "MLP_KINDS", "NORM_KINDS", "swiglu_width", "BlockConfig", "Block", "DecoderBlockOutput", "DecoderBlock",
     "count_parameters", "block_parameter_count",
 ]
 
@@ -77,23 +77,78 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)  # (..., C)
 
 
-class FeedForward(nn.Module):
-    """The per-token MLP: Linear(C, 4C), GELU, Linear(4C, C), dropout (GPT-2's `mlp`)."""
+class RMSNorm(nn.Module):
+    """Scale each token's features to unit root-mean-square, then by a gain (Zhang & Sennrich, 2019).
 
-    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True):
+    LayerNorm without the mean: no centring and no bias, one reduction fewer. Llama, Mistral and
+    most models since 2023 use it.
+    """
+
+    def __init__(self, n_embd: int, eps: float = 1e-6):
+        super().__init__()
+        n_embd = _as_size(n_embd, "n_embd")
+        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 < eps < 1:
+            raise ValueError(f"eps must be a small positive number such as 1e-6, got {eps!r}")
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(n_embd))  # (C,) gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., C) -> (..., C): x / sqrt(mean(x^2) + eps) * weight, over the last dim."""
+        _check_x(x, self.weight.shape[0], self.weight.dtype, "this RMSNorm (build RMSNorm(x.shape[-1]))",
+                 dims=None)
+        # Written out: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)  # (..., C)
+
+
+MLP_KINDS = ("gelu", "swiglu", "relu2")
+NORM_KINDS = ("layernorm", "rmsnorm")
+
+
+def swiglu_width(n_embd: int) -> int:
+    """SwiGLU's hidden width: 8C/3 (rounded up to a multiple of 8), so its three matrices hold about
+    as many weights as GELU's two of width 4C."""
+    return -(-8 * n_embd // 3 // 8) * 8
+
+
+class FeedForward(nn.Module):
+    """The per-token MLP: Linear(C, 4C), GELU, Linear(4C, C), dropout (GPT-2's `mlp`).
+
+    kind="relu2" squares a ReLU instead of GELU (So et al., 2021); kind="swiglu" is a gated unit
+    (Shazeer, 2020): silu(x W_gate) * (x W_up), then W_down, with a hidden width of about 8C/3.
+    """
+
+    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True, kind: str = "gelu"):
         super().__init__()
         n_embd, dropout, bias = _as_size(n_embd, "n_embd"), _as_dropout(dropout), _as_flag(bias, "bias")
-        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)  # 4x wider: room to compute features
+        self.kind = _as_choice(kind, MLP_KINDS, "mlp")
+        hidden = swiglu_width(n_embd) if self.kind == "swiglu" else 4 * n_embd  # room to compute
+        # SwiGLU's gate and up projections are one Linear, split in two in forward.
+        self.c_fc = nn.Linear(n_embd, 2 * hidden if self.kind == "swiglu" else hidden, bias=bias)
         # GPT-2 uses GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
         # not the exact x * Phi(x); they differ by < 1e-3, but loading GPT-2 weights needs the same one.
         self.gelu = nn.GELU(approximate="tanh")
-        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
+        self.c_proj = nn.Linear(hidden, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) -> (B, T, C), each position on its own."""
         _check_x(x, self.c_fc.in_features, self.c_fc.weight.dtype, "this FeedForward", dims=None)
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, 4C) inside
+        h = self.c_fc(x)  # (B, T, hidden), or (B, T, 2 * hidden) for SwiGLU
+        if self.kind == "gelu":
+            h = self.gelu(h)
+        elif self.kind == "relu2":
+            h = F.relu(h).square()
+        else:
+            gate, up = h.chunk(2, dim=-1)  # (B, T, hidden) each
+            h = F.silu(gate) * up
+        return self.dropout(self.c_proj(h))  # (B, T, C)
+
+
+def _as_choice(value, choices: tuple[str, ...], name: str) -> str:
+    """Return value if it is one of choices, or raise naming them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 
 @dataclass
@@ -107,13 +162,19 @@ class BlockConfig:
     residual: bool = True  # False: x = attn(ln_1(x)); x = mlp(ln_2(x)) (for showing why it matters)
     norm: bool = True  # False: ln_1 / ln_2 become identities (no parameters)
     d_context: int | None = None  # DecoderBlock only: width of the encoder output (None: n_embd)
+    norm_kind: str = "layernorm"  # or "rmsnorm" (with norm=True)
+    mlp: str = "gelu"  # or "swiglu", "relu2"
+    rope: bool = False  # rotary positions in the self-attention
+    qk_norm: bool = False  # RMS-normalised queries and keys
 
     def __post_init__(self):
         # Plain Python values (NumPy's converted), so a checkpoint holding them loads weights-only.
         self.n_embd, self.n_head = _check_heads(self.n_embd, self.n_head)
         self.dropout = _as_dropout(self.dropout)
-        for name in ("bias", "residual", "norm"):
+        for name in ("bias", "residual", "norm", "rope", "qk_norm"):
             setattr(self, name, _as_flag(getattr(self, name), name))
+        self.norm_kind = _as_choice(self.norm_kind, NORM_KINDS, "norm_kind")
+        self.mlp = _as_choice(self.mlp, MLP_KINDS, "mlp")
         self.d_context = None if self.d_context is None else _as_size(self.d_context, "d_context")
         self.attention(causal=True)  # AttentionConfig checks dropout (and d_context below)
         if self.d_context is not None:
@@ -122,7 +183,8 @@ class BlockConfig:
     def attention(self, causal: bool, d_kv: int | None = None) -> AttentionConfig:
         """The AttentionConfig of this block's self-attention (or, with d_kv, its cross-attention)."""
         return AttentionConfig(self.n_embd, self.n_head, dropout=self.dropout, bias=self.bias,
-                               causal=causal, d_kv=d_kv)
+                               causal=causal, d_kv=d_kv, rope=self.rope and d_kv is None,
+                               qk_norm=self.qk_norm)
 
 
 def _check_block_config(config) -> None:
@@ -133,8 +195,12 @@ def _check_block_config(config) -> None:
 
 
 def _norm(config) -> nn.Module:
-    """A LayerNorm over n_embd, or nothing (identity) when the experiment turns norm off."""
-    return LayerNorm(config.n_embd, bias=config.bias) if config.norm else nn.Identity()
+    """A LayerNorm or RMSNorm over n_embd, or nothing (identity) when the experiment turns norm off."""
+    if not config.norm:
+        return nn.Identity()
+    if config.norm_kind == "rmsnorm":
+        return RMSNorm(config.n_embd)
+    return LayerNorm(config.n_embd, bias=config.bias)
 
 
 class Block(nn.Module):
@@ -153,7 +219,7 @@ class Block(nn.Module):
         self.attn = MultiHeadAttention(config.attention(causal=self.causal))
         self.resid_dropout = nn.Dropout(config.dropout)  # on attn's update to the residual stream
         self.ln_2 = _norm(config)
-        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias)  # ends with its own dropout
+        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias, config.mlp)  # ends with its own dropout
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -197,7 +263,7 @@ class DecoderBlock(nn.Module):
         # Queries come from the decoder, keys and values from the encoder's output.
         self.cross_attn = MultiHeadAttention(config.attention(causal=False, d_kv=config.d_context))
         self.ln_2 = _norm(config)
-        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias)
+        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias, config.mlp)
         self.resid_dropout = nn.Dropout(config.dropout)  # on both attentions' residual updates
 
     def forward(self, x: torch.Tensor, encoder_out: torch.Tensor,

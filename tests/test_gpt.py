@@ -243,7 +243,8 @@ def test_mismatched_state_dicts_raise_clear_errors_and_change_nothing():
 def test_config_dict_round_trips_through_json():
     model = _model(dropout=0.1, bias=False)
     d = json.loads(json.dumps(model.config_dict()))
-    assert d == dict(SMALL, dropout=0.1, bias=False)
+    assert d == dict(SMALL, dropout=0.1, bias=False, norm="layernorm", mlp="gelu", positions="learned",
+                     qk_norm=False, tie_weights=True)
     clone = GPT.from_config_dict(d)
     assert clone.config == model.config
     with pytest.raises(ValueError, match=r"unknown GPTConfig fields \['n_heads'\]"):
@@ -370,7 +371,7 @@ def test_numpy_config_values_become_plain_python_and_load_weights_only(tmp_path)
     config = GPTConfig(vocab_size=np.int64(10), n_layer=np.int32(1), n_embd=np.int64(8),
                        n_head=np.int16(2), dropout=np.float64(0.1), bias=np.bool_(True))
     d = dataclasses.asdict(config)
-    assert [type(v) for v in d.values()] == [int, int, int, int, int, float, bool]
+    assert [type(v) for v in d.values()] == [int, int, int, int, int, float, bool, str, str, str, bool, bool]
     torch.save(d, tmp_path / "c.pt")
     assert torch.load(tmp_path / "c.pt", weights_only=True) == d
 
