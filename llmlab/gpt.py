@@ -81,6 +81,13 @@ class GPTConfig:
     def __post_init__(self):
         _check_config(self)  # positive sizes, n_head divides n_embd, dropout in [0, 1), known choices
 
+    def __repr__(self) -> str:
+        # The modern parts are shown only where they differ from GPT-2's, so a GPT-2 config reads
+        # as it always did.
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                 if f.name not in _GPT2_PARTS or getattr(self, f.name) != _GPT2_PARTS[f.name]]
+        return f"GPTConfig({', '.join(shown)})"
+
     @classmethod
     def preset(cls, name: str, **overrides) -> "GPTConfig":
         """GPTConfig of a named design: "gpt2" (the defaults) or "llama" (RMSNorm, SwiGLU, RoPE, no
