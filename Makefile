@@ -41,9 +41,11 @@ screenshots: setup
 check: setup
 	$(BIN)/python ../shared/tools/course_check.py
 
-# Every benchmark prints its figures with the machine and its load (about 5 minutes in all).
+# Every benchmark prints its figures with the machine and its load (about 30 minutes in all on
+# 2 cores; the speedrun's ablations are most of it: `python benchmarks/speedrun.py --no-ablations`
+# alone takes about 6).
 bench: setup
-	cd benchmarks && for b in bpe_train attention_fused generate_kv_cache viz_redraw train_shakespeare; do \
+	cd benchmarks && for b in bpe_train attention_fused generate_kv_cache viz_redraw train_shakespeare speedrun; do \
 		echo "=== benchmarks/$$b.py"; ../$(BIN)/python $$b.py || exit 1; done
 
 clean:

@@ -73,15 +73,15 @@ def _recipes(vocab_size: int) -> dict[str, Recipe]:
 
 # --- hardware and the matmul ceiling -------------------------------------------------------------
 
-def matmul_shapes(model: GPTConfig, tokens: int) -> list[tuple[int, int, int]]:
+def matmul_shapes(model: torch.nn.Module, tokens: int) -> list[tuple[int, int, int]]:
     """(M, K, N) of the weight matmuls of one training step over `tokens` positions.
 
-    Each x (M, K) @ W (K, N) of the forward pass has two in the backward pass: the input's
+    Read off the model's nn.Linear layers, so it holds for every design (GELU or SwiGLU, tied or
+    not). Each x (M, K) @ W (K, N) of the forward pass has two in the backward pass: the input's
     gradient (M, N) @ (N, K) and the weight's gradient (K, M) @ (M, N).
     """
-    C, V = model.n_embd, model.vocab_size
-    forward = [(tokens, C, 3 * C), (tokens, C, C), (tokens, C, 4 * C), (tokens, 4 * C, C)]
-    forward = forward * model.n_layer + [(tokens, C, V)]
+    forward = [(tokens, m.in_features, m.out_features) for m in model.modules()
+               if isinstance(m, torch.nn.Linear)]
     return [s for m, k, n in forward for s in ((m, k, n), (m, n, k), (k, m, n))]
 
 
@@ -107,12 +107,13 @@ def matmul_ceiling(shapes, dtype: torch.dtype, seconds: float = 2.0, rounds: int
     return flops / sum(best[s] for s in shapes) / 1e9
 
 
-def flops_per_token(model: GPTConfig, block_size: int) -> float:
+def flops_per_token(model: torch.nn.Module, block_size: int) -> float:
     """Training FLOPs per token: 6 N (N = weights in matmuls) + attention 12 L C T (PaLM's count)."""
-    n_matmul = model.n_layer * 12 * model.n_embd ** 2 + model.n_embd * model.vocab_size
+    n_matmul = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    config = model.config
     # Attention scores and their weighted sum: 2 matmuls of 2 T C per token forward, x3 with
     # backward; counted over the full T x T square, as PaLM and nanoGPT do (causal needs half).
-    return 6 * n_matmul + 12 * model.n_layer * model.n_embd * block_size
+    return 6 * n_matmul + 12 * config.n_layer * config.n_embd * block_size
 
 
 # --- one timed run -------------------------------------------------------------------------------
@@ -195,7 +196,7 @@ def report(run: dict, ceilings: dict) -> dict:
     for seconds, step, tokens, loss in run["points"]:
         print(f"{seconds:8.1f} {step:6d} {tokens:10,d} {loss:9.4f}")
     tok_s = run["tokens"] / run["seconds"]
-    achieved = flops_per_token(m, c.block_size) * tok_s / 1e9
+    achieved = flops_per_token(run["model"], c.block_size) * tok_s / 1e9
     mfu = achieved / ceilings[c.dtype]
     hit = crossing_time(run["points"], TARGET_LOSS)
     at = loss_at(run["points"], TARGET_TIME_S)
@@ -333,7 +334,7 @@ def main() -> None:
 
     ceilings = {}
     shapes = [s for n in names for s in matmul_shapes(
-        recipes[n].model, recipes[n].train.batch_size * recipes[n].train.block_size)]
+        GPT(recipes[n].model), recipes[n].train.batch_size * recipes[n].train.block_size)]
     for dtype in (torch.float32, torch.bfloat16):
         ceilings[str(dtype).removeprefix("torch.")] = matmul_ceiling(shapes, dtype)
     print("matmul ceiling on the model's shapes (forward and backward): " + ", ".join(

@@ -19,10 +19,10 @@ __all__: list[str] = []  # private: llmlab.training is the public face
 
 _INTS = {"max_steps": 1, "batch_size": 1, "block_size": 1, "eval_interval": 1, "eval_steps": 1,
          "log_interval": 1, "warmup_steps": 0, "checkpoint_interval": 0, "seed": 0}
-_FLOATS = ("lr", "min_lr", "weight_decay", "grad_clip", "beta1", "beta2")
+_FLOATS = ("lr", "min_lr", "weight_decay", "grad_clip", "beta1", "beta2", "muon_lr", "muon_momentum")
 
 
-def check_train_config(config, dtypes: tuple[str, ...]) -> None:
+def check_train_config(config, dtypes: tuple[str, ...], optimizers: tuple[str, ...]) -> None:
     """Make a TrainConfig's fields plain Python values in place, or raise naming the fix.
 
     Plain values matter: the config is stored in every checkpoint, and weights-only loading
@@ -45,6 +45,11 @@ def check_train_config(config, dtypes: tuple[str, ...]) -> None:
                          f"(max_steps={config.max_steps}): the learning rate would never reach lr. "
                          f"Use warmup_steps < max_steps (about 5% of it is usual, e.g. "
                          f"{max(1, config.max_steps // 20)})")
+    if config.optimizer not in optimizers:
+        raise ValueError(f"TrainConfig.optimizer must be one of {optimizers}, got {config.optimizer!r}")
+    if config.muon_lr <= 0 or config.muon_momentum >= 1:
+        raise ValueError(f"need muon_lr > 0 and 0 <= muon_momentum < 1, got muon_lr={config.muon_lr} "
+                         f"and muon_momentum={config.muon_momentum}")
     if config.dtype not in dtypes:
         raise ValueError(f"TrainConfig.dtype must be one of {dtypes}, got {config.dtype!r}")
     if isinstance(config.device, torch.device):
@@ -84,18 +89,29 @@ def resolve_device(name, auto) -> torch.device:
     return device
 
 
-def check_state_fits(state, params: list[torch.Tensor]) -> None:
-    """Raise unless a TrainState's optimizer moments have the shapes of these parameters."""
+def check_state_fits(state, param_groups: list[dict], optimizer: str = "adamw") -> None:
+    """Raise unless a TrainState's optimizer state fits these parameter groups (same model, same optimizer)."""
     saved = state.optimizer_state or {}
     groups = saved.get("param_groups", [])
+    params = [p for g in param_groups for p in g["params"]]
     n_saved = sum(len(g.get("params", [])) for g in groups)
     if n_saved != len(params):
         raise ValueError(f"state= holds optimizer moments for {n_saved} parameters, but this model "
                          f"has {len(params)}: it comes from another model. Pass the model that "
                          "produced it (or resume_from= its checkpoint, which rebuilds the weights)")
+    was_muon = any(g.get("use_muon") for g in groups)
+    if was_muon != (optimizer == "muon"):
+        saved_name = "muon" if was_muon else "adamw"
+        raise ValueError(f"the run was trained with optimizer={saved_name!r}, but this config says "
+                         f"optimizer={optimizer!r}: resume with optimizer={saved_name!r} (an optimizer's "
+                         "state means nothing to another optimizer), or start a new run")
+    if [len(g.get("params", [])) for g in groups] != [len(g["params"]) for g in param_groups]:
+        raise ValueError("state= splits the parameters into optimizer groups differently from this "
+                         "model: it comes from another model. Pass the model that produced it")
     ids = [i for g in groups for i in g["params"]]
     for i, p in zip(ids, params):
-        moment = saved.get("state", {}).get(i, {}).get("exp_avg")
+        entry = saved.get("state", {}).get(i, {})
+        moment = entry.get("exp_avg", entry.get("momentum_buffer"))
         if moment is not None and tuple(moment.shape) != tuple(p.shape):
             raise ValueError(f"state= comes from a model of another size: parameter {i} has shape "
                              f"{tuple(moment.shape)} in the state but {tuple(p.shape)} in this model."

@@ -1,4 +1,4 @@
-"""The one training loop of the course: AdamW, warm-up + cosine schedule, clipping, periodic eval.
+"""The one training loop of the course: AdamW (or Muon), warm-up + cosine schedule, clipping, eval.
 
 train() draws random batches from a batch source (random windows of a token stream by default,
 labelled sentences for fine-tuning: llmlab.batches), shows a progress bar, evaluates train and validation loss every eval_interval steps, calls an optional callback
@@ -34,11 +34,13 @@ from llmlab._interrupt import StopRequest
 from llmlab._validate_training import (as_source, check_state_fits, check_train_config,
                                       check_writable, resolve_device)
 from llmlab.batches import BatchSource, TokenStream
+from llmlab.muon import MuonAdamW, hidden_matrices
 
 __all__ = ["TrainConfig", "TrainState", "TrainResult", "lr_at", "make_optimizer",
            "estimate_loss", "lm_loss", "train"]
 
 _DTYPES = ("float32", "bfloat16")
+_OPTIMIZERS = ("adamw", "muon")
 
 
 @dataclass
@@ -52,6 +54,9 @@ class TrainConfig:
     min_lr: float = 1e-4          # where the cosine decay ends, at max_steps
     warmup_steps: int = 100
     weight_decay: float = 0.1     # applied to matrices only (see make_optimizer)
+    optimizer: str = "adamw"      # or "muon": Muon for the hidden matrices, AdamW for the rest
+    muon_lr: float = 0.02         # Muon's peak rate (its steps have a fixed size, unlike Adam's)
+    muon_momentum: float = 0.95
     beta1: float = 0.9
     beta2: float = 0.99           # a little above the usual 0.95: few tokens per step, noisy grads
     grad_clip: float = 1.0        # max global gradient norm; 0 turns clipping off
@@ -65,7 +70,7 @@ class TrainConfig:
     checkpoint_interval: int = 0  # also save every this many steps; 0 = only at the end / on stop
 
     def __post_init__(self):
-        check_train_config(self, _DTYPES)  # plain ints / floats, in range; warm-up within the run
+        check_train_config(self, _DTYPES, _OPTIMIZERS)  # plain values, in range; warm-up within the run
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -109,22 +114,42 @@ def lr_at(step: int, config: TrainConfig) -> float:
     return config.min_lr + coeff * (config.lr - config.min_lr)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices (dim >= 2) only; biases and LayerNorm gains are not decayed.
 
     One simple rule: a parameter with two or more dimensions is a weight matrix that multiplies
     inputs, and shrinking it regularises. Embedding tables are matrices too, so they are decayed,
     as in GPT-2 and nanoGPT. Biases and LayerNorm gains are vectors that shift or scale; pulling
     them towards 0 only hurts. Tied weights (GPT's lm_head = token embedding) appear once.
+
+    With config.optimizer="muon" the hidden matrices (llmlab.muon.hidden_matrices) form a Muon group
+    (llmlab.muon.MuonAdamW) at muon_lr, and everything else keeps exactly the AdamW rule above.
     """
     params = [p for p in unwrap_model(model).parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters (requires_grad is False everywhere)")
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": ps, "weight_decay": wd, "group": name} for name, ps, wd in (
-        ("decay", decay, config.weight_decay), ("no_decay", no_decay, 0.0)) if ps]
+    muon = {id(p) for p in hidden_matrices(unwrap_model(model))} if config.optimizer == "muon" else set()
+    split = {"muon": [p for p in params if id(p) in muon],
+             "decay": [p for p in params if p.dim() >= 2 and id(p) not in muon],
+             "no_decay": [p for p in params if p.dim() < 2]}
+    groups = [{"params": ps, "group": name, **_group_settings(name, config)}
+              for name, ps in split.items() if ps]
+    if config.optimizer == "muon":
+        if not split["muon"]:
+            raise ValueError("optimizer='muon' but the model has no hidden weight matrices (nn.Linear "
+                             "layers other than the head): use optimizer='adamw'")
+        return MuonAdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2))
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2))
+
+
+def _group_settings(name: str, config: TrainConfig) -> dict:
+    """A parameter group's settings under config (also re-applied when a run resumes)."""
+    if name == "muon":
+        return {"use_muon": True, "weight_decay": config.weight_decay, "momentum": config.muon_momentum,
+                "lr_scale": config.muon_lr / config.lr}
+    settings = {"weight_decay": config.weight_decay if name == "decay" else 0.0,
+                "betas": (config.beta1, config.beta2)}
+    return {**settings, "use_muon": False} if config.optimizer == "muon" else settings
 
 
 def _autocast(device: torch.device, dtype: str):
@@ -283,12 +308,11 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     else:
         step, elapsed0 = state.step, state.elapsed_s
         history, step_losses = list(state.history), list(state.step_losses)
-        check_state_fits(state, [p for g in optimizer.param_groups for p in g["params"]])
+        check_state_fits(state, optimizer.param_groups, config.optimizer)
         # A copy: AdamW updates its moments in place, and state must stay a snapshot.
         optimizer.load_state_dict(copy.deepcopy(state.optimizer_state))
         for group in optimizer.param_groups:  # this config's settings win over the saved ones
-            group["weight_decay"] = config.weight_decay if group["group"] == "decay" else 0.0
-            group["betas"] = (config.beta1, config.beta2)
+            group.update(_group_settings(group["group"], config))
         restore_rng_state(state.rng_state, gen, device)
         if not main:  # only rank 0's batch stream was saved; the others start a fresh one here
             gen.manual_seed(config.seed + rank + 1_000_003 * step)
@@ -341,8 +365,8 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
                 raise KeyboardInterrupt
 
             lr = lr_at(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            for group in optimizer.param_groups:  # Muon's group runs at lr x muon_lr / lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             x, y = train_src.sample(config.batch_size, gen, device)  # e.g. (B, T), (B, T)
             with _autocast(device, config.dtype):
                 loss = loss_fn(net, x, y)

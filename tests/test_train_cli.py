@@ -112,10 +112,11 @@ def test_cli_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, text_file):
     assert "interrupted at step" in log and "Continue with --resume" in log
     saved = load_checkpoint(out)
     assert 0 <= saved.step < 1000000 and len(saved.step_losses) == saved.step
-    assert main(["--out", str(out), "--resume", "--max-steps", str(saved.step + 2),
+    # + 3: the run must stay longer than its 2 warm-up steps, also when Ctrl-C came at step 0.
+    assert main(["--out", str(out), "--resume", "--max-steps", str(saved.step + 3),
                  "--eval-interval", "1000000", "--sample", "0", "--no-progress"]) == 0
     after = load_checkpoint(out)
-    assert after.step == saved.step + 2 and after.step_losses[:saved.step] == saved.step_losses
+    assert after.step == saved.step + 3 and after.step_losses[:saved.step] == saved.step_losses
 
 
 def test_cli_weights_only_drops_the_optimizer_and_cannot_be_resumed(tmp_path, text_file):

@@ -188,3 +188,17 @@ def test_static_twin_unscaled_and_errors():
     used.add_subplot()
     with pytest.raises(ValueError, match="empty Figure"):
         plot_attention_steps(steps, TOKENS, fig=used)
+
+
+def test_mask_note_and_entropy_read_right_at_the_edges():
+    q, k, v = _qkv()
+    steps = attention_steps(q, k, v, mask=causal_mask(6))
+    last = plot_attention_steps(steps, TOKENS, query_index=5)  # sees every key: nothing hidden
+    panel3 = next(ax.get_title(loc="left") for ax in last.axes
+                  if ax.get_title(loc="left").startswith("3 · masked"))
+    assert "mask on, nothing hidden" in panel3 and "no mask" not in panel3
+    unmasked = plot_attention_steps(attention_steps(q, k, v), TOKENS, query_index=5)
+    assert any("no mask" in ax.get_title(loc="left") for ax in unmasked.axes)
+    # Query 0 under a causal mask puts weight exactly 1 on itself: entropy 0, never "-0.00".
+    pg = AttentionPlayground(TOKENS, *_qkv(), query_index=0, causal=True)
+    assert "entropy 0.00 nats" in pg.summary.value and "-0.00" not in pg.summary.value

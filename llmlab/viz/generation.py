@@ -213,6 +213,10 @@ class GenerationExplorer:
             W.HBox([self.temperature, self.top_k, self.top_p]),
             W.HBox([self.length, self.seed]),
             W.HBox([self.button, self.resample, self.greedy, self.shade]),
+            # Said next to the buttons: pressing Generate twice and seeing the same text is by
+            # design (the seed fixes the sample), not a frozen widget.
+            W.HTML('<span style="color: #555; font-size: 0.9em;">Generate with unchanged settings '
+                   "and seed repeats the same text; New sample moves to the next seed.</span>"),
             self.output])
         self.current_generation: Generation | None = None  # what is shown now (tests read it)
         self.current_text = ""                              # its text ("" after a bad prompt)

@@ -128,7 +128,10 @@ def plot_attention_steps(steps, tokens, query_index: int = -1, fig=None, *, key_
     axes[3].set_ylim(0, 1.15)
     n_hidden = int(row_hidden.sum())
     notes = ("", _scale_note(s.scores, s.scaled_scores),
-             f"{n_hidden} hidden key{'s' if n_hidden != 1 else ''} → −∞" if n_hidden else "no mask",
+             f"{n_hidden} hidden key{'s' if n_hidden != 1 else ''} → −∞" if n_hidden
+             # The mask is on but hides nothing from this query (e.g. the last one under a causal
+             # mask): say so, rather than "no mask", which reads as if the mask were off.
+             else "mask on, nothing hidden from this query" if hidden.any() else "no mask",
              f"sum = {s.weights[i].sum():.2f}")
     for ax, title, note in zip(axes, _PANEL_TITLES, notes):
         ax.set_title(f"{title}   {note}".rstrip(), loc="left", fontsize=9, pad=3)
@@ -302,7 +305,8 @@ class AttentionPlayground:
         mix = " + ".join(f"{float(w[j]):.2f}·v({html.escape(self.tokens[j])})" for j in top)
         rest = " + …" if len(w) > 3 else ""
         positive = w[w > 0]
-        entropy = float(-(positive * positive.log()).sum())
+        # max(0.0, ...): one weight of exactly 1 gives -(1 log 1) = -0.0, which would print "-0.00".
+        entropy = max(0.0, float(-(positive * positive.log()).sum()))
         visible = int(torch.isfinite(steps.masked_scores[i]).sum())
         vec = ", ".join(f"{float(x):.2f}" for x in self.current_q[i][:MAX_SLIDERS])
         more = ", …" if self.current_q.shape[1] > MAX_SLIDERS else ""

@@ -458,13 +458,20 @@ print(f"interrupted: {first.interrupted} at step {first.step} (recent training l
 # `train(model, train_ids, val_ids, train_config, resume_from="runs/mini_gpt.pt")`.
 
 # %%
-result = train(model, train_ids, val_ids, train_config, callback=LivePlot(),
-               state=first.state)
+# If you stopped this cell with ■, running it again goes on from where that stop left off.
+previous = globals().get("result")
+state = previous.state if previous is not None and previous.interrupted else first.state
+result = train(model, train_ids, val_ids, train_config, callback=LivePlot(), state=state)
 train_seconds = time.perf_counter() - start
-print(f"{result.step} steps in {train_seconds:.0f} s with {torch.get_num_threads()} thread(s) on "
-      f"{llmlab.cpu_name()}; validation loss {init_loss:.2f} -> {result.last_val_loss:.3f}")
-assert not result.interrupted and result.step == train_config.max_steps
-assert result.last_val_loss < (2.6 if QUICK else 2.0), "the model should have learned"
+if result.interrupted:
+    print(f"You stopped the run at step {result.step} of {train_config.max_steps}: the model keeps "
+          "everything it learned so far. Run this cell again to finish training (the cells below "
+          "assume a finished run).")
+else:
+    print(f"{result.step} steps in {train_seconds:.0f} s with {torch.get_num_threads()} thread(s) "
+          f"on {llmlab.cpu_name()}; validation loss {init_loss:.2f} -> {result.last_val_loss:.3f}")
+    assert result.step == train_config.max_steps
+    assert result.last_val_loss < (2.6 if QUICK else 2.0), "the model should have learned"
 
 # %% [markdown]
 # The same curves as a static figure (the widget's twin), with the loss of every training step drawn
