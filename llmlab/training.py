@@ -235,6 +235,12 @@ def _postfix(history: list, recent: list) -> str:
     return ", ".join(parts)
 
 
+def _show_stopped(bar, step: int) -> None:
+    """Mark a notebook progress bar as stopped on request (amber), not failed (tqdm's red)."""
+    bar.set_description(f"stopped at step {step}", refresh=False)
+    bar.disp(bar_style="warning", check_delay=False)
+
+
 def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None = None,
           callback=None, progress: bool = True, state: TrainState | None = None,
           resume_from=None, step_callback=None, checkpoint_extra: dict | None = None,
@@ -397,6 +403,8 @@ def train(model: nn.Module, train_ids, val_ids=None, config: TrainConfig | None 
     finally:
         stop.saving = True  # from here on Ctrl-C only waits: the final save must complete
         bar.close()
+        if interrupted and hasattr(bar, "container"):  # a notebook bar: tqdm paints a stop red
+            _show_stopped(bar, step)
     try:
         while True:
             try:

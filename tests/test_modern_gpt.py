@@ -154,3 +154,18 @@ def test_bad_options_get_clear_errors():
 def test_swiglu_keeps_about_the_parameter_count_of_gelu():
     gelu, swiglu = build("gpt2", n_embd=48), build("swiglu", n_embd=48)
     assert abs(swiglu.num_parameters() - gelu.num_parameters()) / gelu.num_parameters() < 0.03
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_the_attention_explorer_shows_every_option(option):
+    from llmlab.viz import AttentionExplorer
+
+    model = build(option)
+    idx = torch.randint(11, (1, 8), generator=torch.Generator().manual_seed(3))
+    attention = model(idx, return_attention=True).attention  # (L, B, H, T, T)
+    explorer = AttentionExplorer(attention, [str(t) for t in idx[0].tolist()], batch_index=0,
+                                 masked="causal")
+    assert bytes(explorer.image.value).startswith(b"\x89PNG")
+    for w in attention:  # causal rows of probabilities, whatever the design
+        torch.testing.assert_close(w.sum(-1), torch.ones(w.shape[:-1]))
+        assert (w.triu(1) == 0).all()

@@ -464,3 +464,33 @@ def test_the_notebook_stop_button_ends_training_after_a_whole_step():
     interrupted, step, n_losses, past_step_20 = text.split()
     assert interrupted == "True" and past_step_20 == "True"
     assert int(step) == int(n_losses) > 0  # the last step was completed and counted
+
+
+def test_a_stopped_run_paints_the_notebook_progress_bar_amber_not_red(monkeypatch):
+    import llmlab.training as training
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    bars = []
+
+    class Recording(notebook_tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(training, "tqdm", Recording)
+
+    def press_stop(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    ids = torch.arange(200) % 5
+    config = TrainConfig(max_steps=10, batch_size=2, block_size=8, warmup_steps=1, eval_interval=5,
+                         eval_steps=1, device="cpu")
+    result = training.train(model, ids, ids, config, step_callback=press_stop)
+    assert result.interrupted and result.step == 3
+    bar = bars[0].container.children[1]  # (description, bar, numbers)
+    assert bar.bar_style == "warning" and "stopped at step 3" in bars[0].desc
+    finished = training.train(model, ids, ids, config, state=result.state)
+    assert not finished.interrupted and bars[1].container.children[1].bar_style == "success"

@@ -250,7 +250,7 @@ train_config = TrainConfig(
     batch_size=12, block_size=config.block_size,      # 12 windows of 64 characters per step
     lr=3e-3, min_lr=3e-5, warmup_steps=50,           # peak learning rate, cosine down to min_lr
     weight_decay=0.1, beta2=0.99, grad_clip=1.0,
-    eval_interval=50 if QUICK else 100, eval_steps=10,
+    eval_interval=25 if QUICK else 100, eval_steps=10,  # quick: still a few points per curve
     seed=0, device="cpu",
     checkpoint_path="runs/mini_gpt.pt",               # written when training ends or is stopped
 )
