@@ -465,3 +465,9 @@ def test_public_names_are_exported():
                  "plot_query_attention", "AttentionExplorer"):
         assert hasattr(viz, name)
     assert isinstance(as_attention(causal_weights(), TOKENS), AttentionData)
+
+
+@pytest.mark.parametrize("empty", [None, (), [], (None, None)])
+def test_missing_weights_from_a_fused_kernel_name_the_eager_fix(empty):
+    with pytest.raises(ValueError, match='attn_implementation="eager".*output_attentions=True'):
+        AttentionExplorer(empty, ["a", "b"])

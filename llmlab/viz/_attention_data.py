@@ -82,6 +82,15 @@ def as_attention(weights, query_tokens=None, key_tokens=None, *, batch_index=Non
 
 def _to_array(weights, batch_index):
     """Weights as a float32 (L, H, T_q, T_k) array, and the row-sum tolerance of their dtype."""
+    if weights is None or (isinstance(weights, (list, tuple))
+                           and all(x is None for x in weights)):
+        # What Hugging Face returns when the model ran a fused kernel (sdpa, FlashAttention):
+        # those never form the T x T weights, so there is nothing to draw.
+        raise ValueError("no attention weights were given (None, an empty tuple or None for every "
+                         "layer): a model that runs a fused attention kernel does not compute them. "
+                         "With Hugging Face transformers, load the model with "
+                         "attn_implementation=\"eager\" and call it with output_attentions=True; "
+                         "with an llmlab model, pass return_attention=True")
     if isinstance(weights, (list, tuple)) and weights and (
             weights[0] is None or isinstance(weights[0], (torch.Tensor, np.ndarray))):
         layers = [_pick_batch(_numpy(x, f"layer {i}"), batch_index, f"layer {i}", axis=0)
