@@ -82,13 +82,18 @@ class AttentionExplorer:
         # Everything lives on the instance, so explorers in one notebook never share state.
         self._views, self._backgrounds, self._syncing = {}, {}, False
 
-        self.layer = W.Dropdown(options=[(f"layer {i}", i) for i in range(L)], description="layer")
+        # Narrow controls and fixed-width view buttons: at the default widths the three did not fit
+        # one row of a 1400 px window, and the buttons wrapped ("all layers" on a line of its own).
+        narrow = W.Layout(width="220px")
+        self.layer = W.Dropdown(options=[(f"layer {i}", i) for i in range(L)], description="layer",
+                                layout=narrow)
         heads = [("mean of heads", "mean")] + [(f"head {h}", h) for h in range(H)]
-        self.head = W.Dropdown(options=heads, value=0, description="head")
+        self.head = W.Dropdown(options=heads, value=0, description="head", layout=narrow)
         views = [("one head", "head"), ("all heads", "layer")]
         if 1 < L and L * H <= 64:
             views.append(("all layers", "all"))
-        self.view = W.ToggleButtons(options=views, value="head")
+        self.view = W.ToggleButtons(options=views, value="head", style={"button_width": "96px"},
+                                    layout=W.Layout(flex="0 0 auto"))  # never squeezed to wrap
         self.query = W.Dropdown(options=[(f"{i}: {readable_token(t)}", i)
                                          for i, t in enumerate(self.data.query_tokens)],
                                 value=window(T_q, max_tokens, 0)[1] - 1, description="query")
