@@ -1,6 +1,8 @@
-"""The inner workings of byte-level BPE: learning merges with incremental pair counts, special-token handling."""
+"""The inner workings of byte-level BPE: learning merges with incremental pair counts, special-token
+handling, GPT-2's exact pre-tokenization regex, and ids exposed under another numbering."""
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 import unicodedata
@@ -116,3 +118,57 @@ def _special_regex(special_tokens, capture: bool) -> re.Pattern:
     """Regex matching any special token, longest first so one that contains another wins."""
     body = "|".join(re.escape(t) for t in sorted(special_tokens, key=len, reverse=True))
     return re.compile(f"({body})" if capture else body)
+
+
+# ------------------------------------------------------------------ pre-tokenization patterns
+
+_MARK = "[" + _combining_marks() + "]"  # any combining mark (an accent written on its own)
+
+# GPT-2's pre-tokenization pattern, written for the stdlib `re` module (no `regex` dependency):
+# GPT-2's \p{L} (a letter) becomes [^\W\d_] and \p{N} (a number) becomes \d. Tiny differences:
+# non-decimal numerals such as '²', '½', 'Ⅻ' count as letters here, and the separators
+# U+001C..U+001F count as whitespace. One deliberate change: GPT-2's \p{L}+ cuts a combining
+# accent (NFD "e" + U+0301) off its letter; here a letter run keeps its combining marks, so
+# NFD and NFC text both split into whole words (and each still round-trips exactly as given).
+GPT2_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?(?:[^\W\d_]|""" + _MARK
+                + r""")+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
+# GPT-2's own pre-tokenization regex, character for character (the one Hugging Face's GPT-2
+# tokenizer runs). \p{L} and \p{N} need the third-party `regex` module, imported when first used.
+GPT2_EXACT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def _compile_exact(pattern: str):
+    """Compile a pattern written for the `regex` module, or say how to install it."""
+    try:
+        import regex
+    except ImportError:
+        raise ImportError("the pre-tokenization pattern 'gpt2-exact' (GPT-2's own regex) needs the "
+                          "`regex` package: pip install regex (transformers installs it too)") from None
+    return regex.compile(pattern)
+
+
+PATTERN_NAMES = ("gpt2", "gpt2-exact")  # what BPETokenizer(pattern=...) accepts
+
+
+def _splitter(pattern: str):
+    """The compiled regex of a pre-tokenization pattern name."""
+    if not isinstance(pattern, str) or pattern not in PATTERN_NAMES:
+        raise ValueError(f"unknown pre-tokenization pattern {pattern!r}; known: {', '.join(PATTERN_NAMES)}")
+    return _compiled(pattern)
+
+
+@functools.cache  # compile each pattern once; GPT-2's own waits until first used (needs `regex`)
+def _compiled(pattern: str):
+    return re.compile(GPT2_PATTERN) if pattern == "gpt2" else _compile_exact(GPT2_EXACT_PATTERN)
+
+
+def _check_id_map(id_map, n: int) -> tuple[int, ...]:
+    """id_map as a tuple (internal id -> exposed id), or raise unless it lists each of 0..n-1 once."""
+    if isinstance(id_map, (str, bytes)) or not hasattr(id_map, "__iter__"):
+        raise ValueError(f"id_map must be a list of ids, got {type(id_map).__name__}")
+    ids = tuple(id_map)
+    if len(ids) != n or not all(type(i) is int for i in ids) or sorted(ids) != list(range(n)):
+        raise ValueError(f"id_map must give each of the {n} tokens (256 bytes, then the merges, then "
+                         f"the special tokens) its own id from 0 to {n - 1}: a list that holds each "
+                         f"of 0..{n - 1} exactly once, got {len(ids)} entries")
+    return ids

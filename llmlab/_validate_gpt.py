@@ -8,7 +8,7 @@ from typing import Mapping
 import torch
 
 from llmlab._validate_attention import as_dropout, as_flag, as_size
-from llmlab.transformer import MLP_KINDS, NORM_KINDS, _check_heads
+from llmlab.transformer import BLOCK_MLPS, NORM_KINDS, _check_heads
 
 POSITIONS = ("learned", "rope", "none")
 
@@ -25,7 +25,7 @@ def check_config(config) -> None:
     config.n_embd, config.n_head = _check_heads(config.n_embd, config.n_head)
     config.dropout = as_dropout(config.dropout, "GPTConfig.dropout")
     config.bias = as_flag(config.bias, "GPTConfig.bias")
-    for name, choices in (("norm", NORM_KINDS), ("mlp", MLP_KINDS), ("positions", POSITIONS)):
+    for name, choices in (("norm", NORM_KINDS), ("mlp", BLOCK_MLPS), ("positions", POSITIONS)):
         if getattr(config, name) not in choices:
             raise ValueError(f"GPTConfig.{name} must be one of {', '.join(map(repr, choices))}, got "
                              f"{getattr(config, name)!r}")

@@ -73,7 +73,7 @@ class GPTConfig:
     bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2 has them)
     # The parts in which today's GPTs differ from GPT-2; the defaults are GPT-2's.
     norm: str = "layernorm"  # or "rmsnorm"
-    mlp: str = "gelu"  # or "swiglu", "relu2"
+    mlp: str = "gelu"  # or "swiglu", "relu2"; "none": attention-only blocks
     positions: str = "learned"  # a wpe table; or "rope" (rotary, in attention), or "none"
     qk_norm: bool = False  # RMS-normalise each head's queries and keys
     tie_weights: bool = True  # the LM head reuses the token table (wte)

@@ -51,6 +51,8 @@ def _block_parameters(c: GPTConfig) -> int:
     attn = (C * 3 * C + b * 3 * C) + (C * C + b * C)  # q, k, v at once; the output projection
     if c.qk_norm:
         attn += 2 * (C // c.n_head)  # one gain per head dimension for q, one for k
+    if c.mlp == "none":  # attention-only: no ln_2, no MLP
+        return norm + attn
     hidden = swiglu_width(C) if c.mlp == "swiglu" else 4 * C
     up = 2 * hidden if c.mlp == "swiglu" else hidden  # SwiGLU's gate and up share one matrix
     mlp = (C * up + b * up) + (hidden * C + b * C)
@@ -82,7 +84,7 @@ def inference_flops_per_token(config: GPTConfig, context: int | None = None) -> 
     # Weights that multiply activations: everything but embeddings, norms and biases, plus the
     # head, which is a V x C matmul whether or not it shares the token table's numbers.
     C = c.n_embd
-    hidden = swiglu_width(C) if c.mlp == "swiglu" else 4 * C
+    hidden = {"swiglu": swiglu_width(C), "none": 0}.get(c.mlp, 4 * C)
     per_layer = 4 * C * C + (3 if c.mlp == "swiglu" else 2) * C * hidden
     n_matmul = c.n_layer * per_layer + c.vocab_size * C
     return 2 * n_matmul + 4 * c.n_layer * C * T

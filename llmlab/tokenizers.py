@@ -14,13 +14,17 @@ from collections import Counter
 from pathlib import Path
 from types import MappingProxyType
 
-from llmlab._bpe import _check_special, _combining_marks, _learn_merges, _merge, _special_regex
+from llmlab._bpe import (_MARK, GPT2_EXACT_PATTERN, GPT2_PATTERN, _check_id_map, _check_special,
+                         _learn_merges, _merge, _special_regex, _splitter)
 from llmlab._validate_input import as_id_list, as_int, check_bool, check_text
 
 __all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "BPETokenizer", "load_tokenizer",
-           "words", "pretokenize", "GPT2_PATTERN", "FORMAT_VERSION"]
+           "words", "pretokenize", "GPT2_PATTERN", "GPT2_EXACT_PATTERN", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1  # bump when the saved JSON layout changes; load() refuses other versions
+# Bump when the saved JSON layout changes; load() reads versions 1..FORMAT_VERSION. Version 2 adds
+# BPETokenizer's id_map; a file without one is still written as version 1, so an older llmlab
+# reads it, and one with an id_map is refused by an older llmlab instead of silently misread.
+FORMAT_VERSION = 2
 _FIX = "re-train the tokenizer and save it with this version of llmlab"
 
 
@@ -33,6 +37,7 @@ class Tokenizer(ABC):
 
     kind = ""
     _json_fields: tuple[str, ...] = ()
+    _json_optional: tuple[str, ...] = ()  # fields a file may lack (older files): the default is used
     vocab: tuple = ()
 
     @abstractmethod
@@ -57,7 +62,8 @@ class Tokenizer(ABC):
 
     def save(self, path) -> None:
         """Write the tokenizer to a JSON file (via a temporary file, so a crash never leaves half a file)."""
-        data = {"type": self.kind, "version": FORMAT_VERSION, **self._to_json()}
+        fields = self._to_json()
+        data = {"type": self.kind, "version": 2 if "id_map" in fields else 1, **fields}
         # Encode first: anything that cannot be written fails before a file is touched.
         payload = json.dumps(data, ensure_ascii=False).encode("utf-8")
         path = Path(path)
@@ -151,9 +157,8 @@ class CharTokenizer(Tokenizer):
 
 # ----------------------------------------------------------------------------------- words
 
-# A combining mark (an accent written as its own code point, as in NFD text: "e" + U+0301) stays
-# with the letter before it, so "café" is one word however it was typed.
-_MARK = "[" + _combining_marks() + "]"
+# A combining mark (_MARK: an accent written as its own code point, as in NFD text: "e" + U+0301)
+# stays with the letter before it, so "café" is one word however it was typed.
 # A word is a run of letters/digits (and their accents), keeping inner apostrophes ("don't");
 # anything else that is not whitespace is a one-character punctuation token.
 _WORD = rf"(?:\w|{_MARK})+(?:['\u2019](?:\w|{_MARK})+)*"
@@ -221,22 +226,16 @@ class WordTokenizer(Tokenizer):
 
 # --------------------------------------------------------------------- byte-level BPE (GPT-2)
 
-# GPT-2's pre-tokenization pattern, written for the stdlib `re` module (no `regex` dependency):
-# GPT-2's \p{L} (a letter) becomes [^\W\d_] and \p{N} (a number) becomes \d. Tiny differences:
-# non-decimal numerals such as '²', '½', 'Ⅻ' count as letters here, and the separators
-# U+001C..U+001F count as whitespace. One deliberate change: GPT-2's \p{L}+ cuts a combining
-# accent (NFD "e" + U+0301) off its letter; here a letter run keeps its combining marks, so
-# NFD and NFC text both split into whole words (and each still round-trips exactly as given).
-GPT2_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?(?:[^\W\d_]|""" + _MARK
-                + r""")+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
-_PATTERNS = MappingProxyType({"gpt2": re.compile(GPT2_PATTERN)})
+# Pre-tokenization patterns, by name (defined in llmlab._bpe): "gpt2" is GPT2_PATTERN, GPT-2's
+# regex rewritten for the stdlib `re` (which keeps combining accents with their letter);
+# "gpt2-exact" is GPT-2's regex itself, GPT2_EXACT_PATTERN, as Hugging Face runs it.
 _CACHE_LIMIT = 100_000  # pre-token encodings remembered per tokenizer before the cache is reset
 
 
-def pretokenize(text: str) -> list[str]:
+def pretokenize(text: str, pattern: str = "gpt2") -> list[str]:
     """Split text into GPT-2 pre-tokens (words with their leading space, numbers, punctuation, spaces)."""
     check_text(text)
-    return _PATTERNS["gpt2"].findall(text)
+    return _splitter(pattern).findall(text)
 
 
 class BPETokenizer(Tokenizer):
@@ -250,14 +249,20 @@ class BPETokenizer(Tokenizer):
     "<|endoftext|>") get the ids after the merges and are found in the text before anything else,
     so they are never split. Any str without lone surrogates (which UTF-8 cannot encode)
     round-trips exactly: decode(encode(text)) == text.
+
+    id_map (optional) renumbers the tokens: id_map[i] is the id shown for internal token i (the
+    bytes, the merges, the special tokens, in that order), which is how a tokenizer read from
+    GPT-2's files (llmlab.hf) gives GPT-2's own ids. encode returns those ids; decode, vocab,
+    merges, special_tokens and token_str use them (merges passed in and saved use the internal
+    ids). pattern="gpt2-exact" pre-tokenizes with GPT-2's own regex (needs the `regex` package).
     """
 
     kind = "bpe"
-    _json_fields = ("merges", "special_tokens", "pattern")
+    _json_fields = ("merges", "special_tokens", "pattern", "id_map")
+    _json_optional = ("id_map",)  # saved only when there is one; older files have none
 
-    def __init__(self, merges=(), special_tokens=(), pattern: str = "gpt2"):
-        if not isinstance(pattern, str) or pattern not in _PATTERNS:
-            raise ValueError(f"unknown pre-tokenization pattern {pattern!r}; known: {', '.join(_PATTERNS)}")
+    def __init__(self, merges=(), special_tokens=(), pattern: str = "gpt2", id_map=None):
+        self._split = _splitter(pattern)
         self._merges: dict[tuple[int, int], int] = {}  # (left id, right id) -> new id, in learned order
         vocab = [bytes([b]) for b in range(256)]  # id -> the bytes it stands for
         for rank, pair in enumerate(merges):
@@ -270,10 +275,14 @@ class BPETokenizer(Tokenizer):
             self._merges[tuple(pair)] = len(vocab)
             vocab.append(vocab[pair[0]] + vocab[pair[1]])
         special_tokens = _check_special(special_tokens)
-        self._special = {t: len(vocab) + k for k, t in enumerate(special_tokens)}
-        self.vocab = tuple(vocab + [t.encode("utf-8") for t in special_tokens])
+        inner = vocab + [t.encode("utf-8") for t in special_tokens]  # internal id -> bytes
+        self._id_map = None if id_map is None else _check_id_map(id_map, len(inner))
+        ext = self._id_map or range(len(inner))  # internal id -> the id shown
+        self._special = {t: ext[len(vocab) + k] for k, t in enumerate(special_tokens)}
+        self.vocab = tuple(b for _, b in sorted(zip(ext, inner)))  # indexed by the id shown
+        self._shown_merges = self._merges if id_map is None else {
+            (ext[a], ext[b]): ext[new] for (a, b), new in self._merges.items()}
         self.pattern = pattern
-        self._split = _PATTERNS[pattern]
         self._special_re = _special_regex(special_tokens, capture=True) if special_tokens else None
         self._cache: dict[str, list[int]] = {}  # pre-token -> its ids (text repeats words a lot)
 
@@ -289,7 +298,7 @@ class BPETokenizer(Tokenizer):
                              f"values plus {len(special_tokens)} special token(s); use vocab_size >= {smallest}")
         # Special tokens mark boundaries between documents, not text: no merge learns from them.
         pieces = _special_regex(special_tokens, capture=False).split(text) if special_tokens else [text]
-        chunks = Counter(c for piece in pieces for c in _PATTERNS["gpt2"].findall(piece))
+        chunks = Counter(c for piece in pieces for c in _splitter("gpt2").findall(piece))
         num_merges = vocab_size - smallest
         merges = _learn_merges({c.encode("utf-8"): n for c, n in chunks.items()}, num_merges)
         if len(merges) < num_merges:
@@ -301,7 +310,7 @@ class BPETokenizer(Tokenizer):
     @property
     def merges(self) -> MappingProxyType:
         """Read-only {(left id, right id): new id}, in the order the merges were learned."""
-        return MappingProxyType(self._merges)
+        return MappingProxyType(self._shown_merges)
 
     @property
     def special_tokens(self) -> MappingProxyType:
@@ -342,7 +351,7 @@ class BPETokenizer(Tokenizer):
             if pair not in self._merges:
                 break
             ids = _merge(ids, pair, self._merges[pair])
-        return ids
+        return ids if self._id_map is None else [self._id_map[i] for i in ids]
 
     def decode(self, ids) -> str:
         """Join the ids' bytes and decode them; bytes that are not valid UTF-8 become '\ufffd'."""
@@ -366,15 +375,16 @@ class BPETokenizer(Tokenizer):
         """A text table of the first n merges (rank, left, right, merged token and its id); print it."""
         n = as_int(n, "n (how many merges to show)", 0)
         rows = [("rank", "left", "right", "merged")]
-        for rank, ((left, right), new) in enumerate(list(self._merges.items())[:n]):
+        for rank, ((left, right), new) in enumerate(list(self._shown_merges.items())[:n]):
             rows.append((str(rank), self.token_str(left), self.token_str(right),
                          f"{self.token_str(new)} ({new})"))
         widths = [max(len(row[c]) for row in rows) for c in range(4)]
         return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
     def _to_json(self) -> dict:
-        """Merges as [left, right] pairs in learned order, special tokens in id order, pattern name."""
-        return {"merges": list(self._merges), "special_tokens": list(self._special), "pattern": self.pattern}
+        """Merges as [left, right] internal ids in learned order, special tokens, pattern, id_map."""
+        data = {"merges": list(self._merges), "special_tokens": list(self._special), "pattern": self.pattern}
+        return data if self._id_map is None else {**data, "id_map": list(self._id_map)}
 
     def __repr__(self) -> str:
         return (f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self._merges)}, "
@@ -396,9 +406,9 @@ def _load(path, expected: type | None = None) -> Tokenizer:
         raise ValueError(f"{path} is not a saved tokenizer (not valid JSON: {e}); {_FIX}") from None
     if not isinstance(data, dict) or "type" not in data or "version" not in data:
         raise ValueError(f"{path} is not a saved tokenizer (no 'type' and 'version' fields); {_FIX}")
-    if type(data["version"]) is not int or data["version"] != FORMAT_VERSION:
+    if type(data["version"]) is not int or not 1 <= data["version"] <= FORMAT_VERSION:
         raise ValueError(f"{path} was saved in tokenizer format version {data['version']!r}, but this "
-                         f"llmlab reads version {FORMAT_VERSION}; {_FIX}")
+                         f"llmlab reads versions 1 to {FORMAT_VERSION}; {_FIX}")
     types = {c.kind: c for c in (CharTokenizer, WordTokenizer, BPETokenizer)}
     if not isinstance(data["type"], str) or data["type"] not in types:
         raise ValueError(f"{path} has unknown tokenizer type {data['type']!r} "
@@ -408,7 +418,7 @@ def _load(path, expected: type | None = None) -> Tokenizer:
                          "read it with llmlab.tokenizers.load_tokenizer(path)")
     try:
         cls = types[data["type"]]
-        return cls(**{k: data[k] for k in cls._json_fields})
+        return cls(**{k: data[k] for k in cls._json_fields if k in data or k not in cls._json_optional})
     except KeyError as e:
         raise ValueError(f"{path} is missing the field {e.args[0]!r}; {_FIX}") from None
     except (TypeError, ValueError) as e:

@@ -22,7 +22,7 @@ from llmlab._validate_attention import check_float_input as _check_float_input
 from llmlab.attention import AttentionConfig, AttentionOutput, KVCache, MultiHeadAttention
 
 __all__ = [
-    "LayerNorm", "RMSNorm", "FeedForward", "MLP_KINDS", "NORM_KINDS", "swiglu_width", "BlockConfig", "Block", "DecoderBlockOutput", "DecoderBlock",
+    "LayerNorm", "RMSNorm", "FeedForward", "MLP_KINDS", "BLOCK_MLPS", "NORM_KINDS", "swiglu_width", "BlockConfig", "Block", "DecoderBlockOutput", "DecoderBlock",
     "count_parameters", "block_parameter_count",
 ]
 
@@ -101,6 +101,8 @@ class RMSNorm(nn.Module):
 
 
 MLP_KINDS = ("gelu", "swiglu", "relu2")
+# A block may also have no MLP: attention-only models (Elhage et al., 2021) for reading circuits.
+BLOCK_MLPS = MLP_KINDS + ("none",)
 NORM_KINDS = ("layernorm", "rmsnorm")
 
 
@@ -163,7 +165,7 @@ class BlockConfig:
     norm: bool = True  # False: ln_1 / ln_2 become identities (no parameters)
     d_context: int | None = None  # DecoderBlock only: width of the encoder output (None: n_embd)
     norm_kind: str = "layernorm"  # or "rmsnorm" (with norm=True)
-    mlp: str = "gelu"  # or "swiglu", "relu2"
+    mlp: str = "gelu"  # or "swiglu", "relu2"; "none": an attention-only block
     rope: bool = False  # rotary positions in the self-attention
     qk_norm: bool = False  # RMS-normalised queries and keys
 
@@ -174,7 +176,7 @@ class BlockConfig:
         for name in ("bias", "residual", "norm", "rope", "qk_norm"):
             setattr(self, name, _as_flag(getattr(self, name), name))
         self.norm_kind = _as_choice(self.norm_kind, NORM_KINDS, "norm_kind")
-        self.mlp = _as_choice(self.mlp, MLP_KINDS, "mlp")
+        self.mlp = _as_choice(self.mlp, BLOCK_MLPS, "mlp")
         self.d_context = None if self.d_context is None else _as_size(self.d_context, "d_context")
         self.attention(causal=True)  # AttentionConfig checks dropout (and d_context below)
         if self.d_context is not None:
@@ -218,8 +220,11 @@ class Block(nn.Module):
         self.ln_1 = _norm(config)
         self.attn = MultiHeadAttention(config.attention(causal=self.causal))
         self.resid_dropout = nn.Dropout(config.dropout)  # on attn's update to the residual stream
-        self.ln_2 = _norm(config)
-        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias, config.mlp)  # ends with its own dropout
+        if config.mlp == "none":  # attention-only: every update to the residual stream is a head's
+            self.ln_2 = self.mlp = None
+        else:
+            self.ln_2 = _norm(config)
+            self.mlp = FeedForward(config.n_embd, config.dropout, config.bias, config.mlp)  # ends with its own dropout
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -235,11 +240,13 @@ class Block(nn.Module):
              return_weights: bool) -> AttentionOutput:
         """The block itself; cache (a KVCache) lets x continue a sequence seen before; mask (e.g.
         padding_mask(lengths, T)) hides keys, combined with the causal mask when causal."""
-        _check_x(x, self.config.n_embd, self.mlp.c_fc.weight.dtype)
+        _check_x(x, self.config.n_embd, self.attn.c_proj.weight.dtype)
         a, weights = self.attn(self.ln_1(x), mask=mask, return_weights=return_weights,
                                cache=cache)  # (B, T, C)
         x = _residual(x, self.resid_dropout(a), self.config.residual)
-        return AttentionOutput(_residual(x, self.mlp(self.ln_2(x)), self.config.residual), weights)
+        if self.mlp is not None:
+            x = _residual(x, self.mlp(self.ln_2(x)), self.config.residual)
+        return AttentionOutput(x, weights)
 
 
 class DecoderBlockOutput(NamedTuple):

@@ -15,3 +15,11 @@ def load_solutions(stem: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def fails_with(check, answer, words) -> None:
+    """Assert that check(answer) fails and that its message names every one of words."""
+    verdict = check(answer)
+    assert not verdict.passed
+    for word in words:
+        assert word in verdict.message, verdict.message

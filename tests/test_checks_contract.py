@@ -39,6 +39,9 @@ SOLUTIONS = {
     "check_source_padding_mask": ("08_encoder_decoder_and_cross_attention", "source_padding_mask"),
     "check_shift_right": ("08_encoder_decoder_and_cross_attention", "shift_right"),
     "check_beam_step": ("08_encoder_decoder_and_cross_attention", "beam_step"),
+    "check_kv_cache_bytes": ("09_inside_and_beyond", "kv_cache_bytes"),
+    "check_induction_pattern": ("09_inside_and_beyond", "induction_pattern"),
+    "check_ablate_head": ("09_inside_and_beyond", "ablate_head"),
 }
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 

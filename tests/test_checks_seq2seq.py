@@ -3,17 +3,13 @@
 import pytest
 import torch
 
-from _solutions import load_solutions  # tests/_solutions.py
+from _solutions import fails_with, load_solutions  # tests/_solutions.py
 from llmlab import checks
 
 solution = load_solutions("08_encoder_decoder_and_cross_attention")
 
 
-def _fails_with(check, answer, words):
-    verdict = check(answer)
-    assert not verdict.passed
-    for word in words:
-        assert word in verdict.message, verdict.message
+_fails_with = fails_with
 
 
 # --- source_padding_mask -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ OPTIONS = {
     "rmsnorm": {"norm": "rmsnorm"},
     "swiglu": {"mlp": "swiglu"},
     "relu2": {"mlp": "relu2"},
+    "attention-only": {"mlp": "none"},
     "rope": {"positions": "rope"},
     "no positions": {"positions": "none"},
     "qk_norm": {"qk_norm": True},

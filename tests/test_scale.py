@@ -7,7 +7,7 @@ from llmlab.scale import (GPT2_SIZES, gpt2_config, inference_flops_per_token, kv
                           parameter_count, training_flops_per_token)
 from llmlab.attention import KVCache
 
-OPTIONS = [{}, {"norm": "rmsnorm"}, {"mlp": "swiglu"}, {"mlp": "relu2"}, {"positions": "rope"},
+OPTIONS = [{}, {"norm": "rmsnorm"}, {"mlp": "swiglu"}, {"mlp": "relu2"}, {"mlp": "none"}, {"positions": "rope"},
            {"positions": "none"}, {"qk_norm": True}, {"tie_weights": False}, {"bias": False},
            {"norm": "rmsnorm", "mlp": "swiglu", "positions": "rope", "bias": False,
             "tie_weights": False, "qk_norm": True}]

@@ -414,7 +414,7 @@ def test_save_load_round_trip_keeps_encodings(tmp_path, make):
     tok, path = make(), tmp_path / "tok.json"
     tok.save(path)
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["type"] == tok.kind and data["version"] == FORMAT_VERSION
+    assert data["type"] == tok.kind and data["version"] == 1  # readable by older llmlab too
     text = "Hello wörld, 你好 <|endoftext|> Zebra!"
     for loaded in (type(tok).load(path), load_tokenizer(path)):
         assert type(loaded) is type(tok) and loaded.vocab == tok.vocab
@@ -621,3 +621,69 @@ def test_bpe_merges_a_base_letter_with_its_combining_accent():
     tok = BPETokenizer.train(NFD * 20, vocab_size=280)
     e_acute = "e\u0301".encode("utf-8")
     assert any(tok.token_bytes(i).endswith(e_acute) for i in tok.merges.values())
+
+
+# ---------------------------------------------------- GPT-2's exact regex, renumbered ids
+
+def test_gpt2_exact_is_gpt2s_own_regex():
+    # \p{L}+ stops at a combining accent, and \p{N} takes any numeral, as in GPT-2 itself.
+    assert pretokenize(NFD, "gpt2-exact")[:2] == ["cafe", "\u0301"]
+    assert pretokenize("x² 42 ½", "gpt2-exact") == ["x", "²", " 42", " ½"]
+    assert pretokenize("Hello world's 123 !!", "gpt2-exact") == pretokenize("Hello world's 123 !!")
+    tok = BPETokenizer(small_bpe().merges, [EOT], pattern="gpt2-exact")
+    assert tok.decode(tok.encode(NFD + EOT)) == NFD + EOT
+    with pytest.raises(ValueError, match="unknown pre-tokenization pattern 'gpt3'; known: gpt2, gpt2-exact"):
+        pretokenize("a", "gpt3")
+
+
+def test_gpt2_exact_without_the_regex_package_says_how_to_install_it(monkeypatch):
+    import sys
+
+    import llmlab._bpe
+    llmlab._bpe._compiled.cache_clear()  # not compiled yet
+    monkeypatch.setitem(sys.modules, "regex", None)
+    with pytest.raises(ImportError, match="needs the `regex` package: pip install regex"):
+        BPETokenizer(pattern="gpt2-exact")
+    monkeypatch.undo()
+    llmlab._bpe._compiled.cache_clear()  # nothing cached from the failed attempt
+    assert BPETokenizer().encode("still fine") == list(b"still fine")  # "gpt2" needs only `re`
+
+
+def renumbered() -> BPETokenizer:
+    """258 tokens (256 bytes, 'hi', '<s>') shown in reverse order: '<s>' is 0, 'hi' 1, byte 255 2."""
+    return BPETokenizer([(104, 105)], ["<s>"], id_map=list(range(257, -1, -1)))
+
+
+def test_id_map_renumbers_encode_decode_vocab_and_merges():
+    tok = renumbered()
+    assert tok.encode("hi<s>h") == [1, 0, 257 - 104]
+    assert tok.decode([1, 0, 153]) == "hi<s>h"
+    assert tok.vocab[1] == tok.token_bytes(1) == b"hi" and tok.vocab[0] == b"<s>"
+    assert tok.vocab[257] == b"\x00" and tok.vocab_size == 258
+    assert dict(tok.merges) == {(257 - 104, 257 - 105): 1}
+    assert dict(tok.special_tokens) == {"<s>": 0}
+    assert tok.token_str(1) == "hi" and "hi (1)" in tok.show_merges()
+    with pytest.raises(ValueError, match="out of range"):
+        tok.decode([258])
+
+
+def test_id_map_is_saved_and_files_without_one_load_unchanged(tmp_path):
+    tok = renumbered()
+    tok.save(tmp_path / "renumbered.json")
+    data = json.loads((tmp_path / "renumbered.json").read_text(encoding="utf-8"))
+    # version 2: an older llmlab (version 1 only) refuses the file rather than ignore the id_map
+    assert data["version"] == FORMAT_VERSION == 2 and data["id_map"] == list(range(257, -1, -1))
+    again = load_tokenizer(tmp_path / "renumbered.json")
+    assert again.encode("hi<s>hi") == tok.encode("hi<s>hi") and again.vocab == tok.vocab
+    small_bpe().save(tmp_path / "plain.json")  # no id_map: the layout older versions wrote
+    assert "id_map" not in json.loads((tmp_path / "plain.json").read_text(encoding="utf-8"))
+    assert load_tokenizer(_write(tmp_path, _good_bpe_json())).encode("hi") == [256]
+
+
+@pytest.mark.parametrize("id_map", [list(range(257)), [0] * 258, [str(i) for i in range(258)], "0"])
+def test_id_map_must_list_each_id_once(tmp_path, id_map):
+    with pytest.raises(ValueError, match="id_map must"):
+        BPETokenizer([(104, 105)], ["<s>"], id_map=id_map)
+    path = _write(tmp_path, {**_good_bpe_json(), "special_tokens": ["<s>"], "id_map": id_map})
+    with pytest.raises(ValueError, match="corrupt: id_map must"):
+        load_tokenizer(path)

@@ -193,6 +193,59 @@ def test_masked_cells():
     as_attention(w, TOKENS, masked=~keep)
 
 
+def test_queries_that_see_no_key_are_shown_masked_whatever_they_hold():
+    pad = np.array([True, True, False, False, False, False])  # left padding: two tokens
+    hidden = np.triu(np.ones((6, 6), bool), 1) | pad[None, :]
+    scores = torch.randn(2, 6, 6, generator=torch.Generator().manual_seed(0))
+    w = scores.masked_fill(torch.from_numpy(hidden), float("-inf")).softmax(-1)  # (2, 6, 6)
+    assert torch.isnan(w[:, :2]).all()  # what a -inf mask gives a query that sees no key
+    w[0, :2] = 1 / 6  # what Hugging Face writes there: even weights on every key
+    data = as_attention(w, TOKENS, masked=hidden)
+    assert (data.weights[:, :, :2] == 0).all()  # drawn masked, stored as no attention at all
+    np.testing.assert_array_equal(data.weights[0, :, 2:], w[:, 2:].numpy())
+    assert torch.isnan(w[1, 0]).all()  # the caller's tensor is left as it was
+    with pytest.raises(ValueError, match="hides every key from every query.*pass ~mask"):
+        as_attention(w, TOKENS, masked=np.ones(6, bool))
+
+
+def test_a_left_padded_hugging_face_batch_follows_the_documented_recipe(tmp_path):
+    import transformers  # in the tested set (requirements.txt): a missing one fails
+    from llmlab.gpt import GPT, GPTConfig
+    from llmlab.hf import save_hf
+    from llmlab.tokenizers import BPETokenizer
+
+    tok = BPETokenizer.train("the cat sat on the mat " * 20, 265, special_tokens=["<|endoftext|>"])
+    torch.manual_seed(0)
+    folder = save_hf(GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=16)),
+                     tok, tmp_path / "tiny")
+    hf_tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    hf_tok.padding_side, hf_tok.pad_token = "left", hf_tok.eos_token
+    model = transformers.GPT2LMHeadModel.from_pretrained(folder, attn_implementation="eager",
+                                                         local_files_only=True).eval()
+    enc = hf_tok(["The cat sat on the mat", "the cat"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        out = model(**enc, output_attentions=True)
+    i = 1
+    pad = (enc["attention_mask"][i] == 0).numpy()
+    T, n_pad = len(pad), int(pad.sum())
+    assert n_pad >= 2 and len(out.attentions) == 2 and out.attentions[0].shape == (2, 2, T, T)
+    assert out.attentions[0][i, 0, 0, -1] > 0.01  # a padding query's row: weight even on the future
+    tokens = hf_tok.convert_ids_to_tokens(enc["input_ids"][i])
+    with pytest.raises(ValueError, match=r"causal part added the mask fits.*np\.triu.*pad\[None, :\]"):
+        as_attention(out.attentions, tokens, batch_index=i, masked=pad)  # padding keys only
+    masked = np.triu(np.ones((T, T), bool), 1) | pad[None, :]  # the recipe in the docs
+    data = as_attention(out.attentions, tokens, batch_index=i, masked=masked)
+    assert (data.weights[:, :, :n_pad] == 0).all()
+    np.testing.assert_allclose(data.weights[:, :, n_pad:],
+                               torch.stack(out.attentions)[:, i, :, n_pad:].numpy())
+    fig = plot_attention([a[i] for a in out.attentions], tokens, layer=1, head=0, masked=masked)
+    shown = fig.axes[0].images[0].get_array()
+    assert np.ma.getmaskarray(shown)[:n_pad].all()  # padding query rows: grey, hatched
+    ex = AttentionExplorer(out.attentions, tokens, batch_index=i, masked=masked)
+    ex.query.value = 0
+    assert (ex.current_query_weights == 0).all()
+
+
 # --- static plots ---------------------------------------------------------------------------
 
 def test_plot_attention_draws_one_labelled_head():
@@ -237,6 +290,16 @@ def test_annotations_and_their_limit():
     assert len(fig.axes[0].texts) == 36
     with pytest.raises(ValueError, match="annotate=True would print 4096 numbers"):
         plot_attention(causal_weights(T=64), None, annotate=True)
+    with pytest.raises(ValueError, match="at most 12 tokens"):
+        plot_attention(causal_weights(T=13), None, annotate=True)
+
+
+@pytest.mark.parametrize("T", [3, 8, 12])
+def test_annotated_heatmaps_are_readable(T):
+    from _figure_audit import audit  # tests/_figure_audit.py
+
+    fig = plot_attention(causal_weights(T=T), [f"w{i}" for i in range(T)], annotate=True)
+    assert audit(fig, dpi=100) == []
 
 
 def test_long_sequences_are_cropped_and_the_title_says_so():

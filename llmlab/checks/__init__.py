@@ -43,6 +43,11 @@ from .seq2seq import check_beam_step, check_shift_right, check_source_padding_ma
 __all__ += ["check_source_padding_mask", "check_shift_right", "check_beam_step"]
 # --- end lesson 08 ---
 
+# --- lesson 09: inside and beyond ---
+from .inside import check_ablate_head, check_induction_pattern, check_kv_cache_bytes  # noqa: E402,F401,E501
+__all__ += ["check_kv_cache_bytes", "check_induction_pattern", "check_ablate_head"]
+# --- end lesson 09 ---
+
 # Every checker shows its own verdict in a notebook (two checks in one cell: two verdicts) and
 # returns it for code that wants `.passed`; the cell's last-expression display then stays quiet.
 for _name in [n for n in __all__ if n.startswith("check_")]:

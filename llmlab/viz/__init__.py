@@ -15,6 +15,7 @@ from llmlab.viz.attention import (
 from llmlab.viz.embeddings import EmbeddingExplorer, plot_neighbours, plot_projection
 from llmlab.viz.generation import Generation, GenerationExplorer, render_generation
 from llmlab.viz.heads import plot_head_scores
+from llmlab.viz.induction import plot_head_table, plot_position_loss
 from llmlab.viz.playground import AttentionPlayground, plot_attention_steps
 from llmlab.viz.sampling import (
     SamplingExplorer,
@@ -45,6 +46,8 @@ __all__ = [
     "GenerationExplorer", "render_generation", "Generation",
     # what attention heads do (lesson 06)
     "plot_head_scores",
+    # induction heads (lesson 09)
+    "plot_position_loss", "plot_head_table",
     # what a sentiment classifier reads (lesson 07)
     "SentimentExplorer", "plot_sentiment", "plot_accuracies",
 ]

@@ -75,6 +75,7 @@ def as_attention(weights, query_tokens=None, key_tokens=None, *, batch_index=Non
                          "self-attention): pass key_tokens for cross-attention")
     keys = queries if key_tokens is None else _labels(key_tokens, T_k, "key")
     hidden = _masked(masked, T_q, T_k)
+    w = _clear_blind_queries(w, hidden)
     _check_values(w, queries, keys, hidden, check_rows, atol)
     w.setflags(write=False)  # views share this array; nobody should edit it behind their back
     return AttentionData(w, queries, keys, hidden)
@@ -221,6 +222,21 @@ def _masked(masked, T_q: int, T_k: int) -> np.ndarray | None:
                          "the same keys from every query") from None
 
 
+def _clear_blind_queries(w: np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
+    """w with the rows of queries that may see no key at all set to 0, whatever they held.
+
+    Such a query (a padding token in a left-padded batch, with the causal mask) attends to
+    nothing; models still write something there: Hugging Face spreads it evenly over every key,
+    a -inf mask gives NaN. Those rows are drawn as masked and stored as 0.
+    """
+    if hidden is None or not hidden.all(axis=1).any():
+        return w
+    if hidden.all():
+        raise ValueError("masked hides every key from every query, so nothing would be shown. Is "
+                         "True meant as 'hidden'? If your mask uses True for 'keep', pass ~mask")
+    return np.where(hidden.all(axis=1)[:, None], np.float32(0), w)  # a copy: never the caller's
+
+
 def _where(w_index, queries, keys) -> str:
     """Name a cell (layer, head, query row, key) with its tokens, for error messages."""
     l, h, q, k = (int(i) for i in w_index)
@@ -248,10 +264,18 @@ def _check_values(w, queries, keys, hidden, check_rows: bool, atol: float) -> No
         leak = np.where(hidden, w, 0.0)  # (L, H, T_q, T_k): weight that sits on masked cells
         if leak.max() > 1e-3:
             first = np.unravel_index(np.argmax(leak), w.shape)
+            fix = "Is True meant as 'hidden'? If your mask uses True for 'keep', pass ~mask"
+            causal = hidden | np.triu(np.ones(hidden.shape, dtype=bool), 1)
+            # Hidden cells (with the causal part) of the queries that still see some key:
+            rest = causal & ~causal.all(axis=1, keepdims=True)
+            if w.shape[2] == w.shape[3] and not causal.all() and np.where(rest, w, 0).max() <= 1e-3:
+                # A left-padded decoder batch, with only the padding keys hidden.
+                fix = ("With the causal part added the mask fits: a decoder's padding query sees "
+                       "no key at all, and such rows are shown as masked whatever they hold. "
+                       "Pass masked=np.triu(np.ones((T, T), bool), 1) | pad[None, :]")
             raise ValueError(f"masked marks {_where(first, queries, keys)} as hidden but its "
                              f"weight is {leak.max():.3f}: the mask does not match the weights. "
-                             "Is True meant as 'hidden'? If your mask uses True for 'keep', "
-                             "pass ~mask")
+                             + fix)
     if not check_rows:
         return
     sums = w.sum(axis=-1, dtype=np.float64)  # (L, H, T_q)

@@ -239,7 +239,8 @@ class QueryBars:
                              f"so pass an int from 0 to {T_q - 1}")
         query %= T_q
         ka, kb = window(T_k, max_tokens, start)
-        self.values = values = data.head(layer, head)[query, ka:kb]  # (T_k',)
+        row = data.head(layer, head)[query]  # (T_k,)
+        self.values = values = row[ka:kb]  # (T_k',)
         n, top = len(values), self.vmax or float(values.max()) or 1.0
         x, zero = np.arange(n), np.zeros(n)
         corners = [(x - 0.4, zero), (x - 0.4, values), (x + 0.4, values), (x + 0.4, zero)]
@@ -255,7 +256,7 @@ class QueryBars:
                                          edgecolor=_HATCH_GREY, hatch=_HATCH, linewidth=0, zorder=0)
         what = "mean of heads" if head == "mean" else f"head {head}"
         outside = "" if (ka, kb) == (0, T_k) else (
-            f"\nkeys {ka}–{kb - 1} of {T_k}; {max(0.0, 1 - values.sum()):.2f} of its weight "
+            f"\nkeys {ka}–{kb - 1} of {T_k}; {max(0.0, row.sum() - values.sum()):.2f} of its weight "
             "falls outside")
         self.title.set_text(f"where query {query} '{display_label(data.query_tokens[query])}' "
                             f"looks (layer {layer} · {what}){outside}")

@@ -22,9 +22,10 @@ def plot_attention(weights, query_tokens=None, key_tokens=None, layer=0, head=0,
     """Draw one head (or head="mean") as a heatmap: queries down the side, keys along the bottom."""
     data = as_attention(weights, query_tokens, key_tokens, masked=masked)
     matrix, hidden, q_labels, k_labels, _, title = head_view(data, layer, head, max_tokens, start)
-    if annotate and max(matrix.shape) > 40:
-        raise ValueError(f"annotate=True would print {matrix.size} numbers; show at most 40 tokens "
-                         "(e.g. max_tokens=20) or leave annotate off")
+    if annotate and max(matrix.shape) > 12:
+        # Past 12 tokens a cell is narrower than "0.17" at a readable 8 points: numbers collide.
+        raise ValueError(f"annotate=True would print {matrix.size} numbers, too small to read; "
+                         "show at most 12 tokens (e.g. max_tokens=12) or leave annotate off")
     side = min(8.0, 2.5 + 0.1 * max(matrix.shape))
     own_figure = ax is None
     fig, ax = new_axes(ax, figsize=(side + (1.3 if colorbar else 0), side))
@@ -42,7 +43,8 @@ def plot_attention(weights, query_tokens=None, key_tokens=None, layer=0, head=0,
         for (i, j), v in np.ndenumerate(matrix):
             if hidden is None or not hidden[i, j]:
                 # Light text on the dark low end of the map, dark text on the bright high end.
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center",
+                        fontsize=9 if max(matrix.shape) <= 8 else 8,  # >= 10 px at 100 dpi
                         color="white" if v < 0.55 * top else "black")
     return fig
 

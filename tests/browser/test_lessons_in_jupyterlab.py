@@ -82,6 +82,8 @@ MANIFEST: dict[str, Interaction | None] = {
     # lesson 08's AlignmentExplorer: type a new date; the output and its cross-attention redraw.
     "08_encoder_decoder_and_cross_attention": Interaction(
         "explorer", "source", "type", "the 1st of june 1999", text="the 1st of june 1999"),
+    # lesson 09's AttentionExplorer on Hugging Face's attention: choose the first query character.
+    "09_inside_and_beyond": Interaction("explorer", "query", "select", 0, option=0),
 }
 
 # ---------------------------------------------------------------------------------------------
