@@ -19,6 +19,7 @@ __all__ = [
     "corpus_path",
     "verify",
     "load_text",
+    "read_text_file",
     "train_val_split",
     "random_batch",
     "load_sentiment",
@@ -137,6 +138,56 @@ def load_text(name: str) -> str:
     # newline="" keeps the bytes as shipped (every file uses LF line ends).
     with open(path, encoding="utf-8", newline="") as f:
         return f.read()
+
+
+def read_text_file(path, block_size: int | None = None) -> str:
+    """The text of your own UTF-8 file, line ends made "\\n"; errors name the problem and the fix.
+
+    With block_size, the text must hold at least block_size + 1 characters: one window for the
+    model to read plus the character after it to predict.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"there is no file {path} (relative paths start from the current "
+                                f"folder, {Path.cwd()}): check the name and the folder")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give the path of a text file inside it")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise OSError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(_not_utf8_message(path, data, e)) from None
+    # A byte-order mark (Windows editors) is not text; \r\n and \r become \n, as open() does.
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise ValueError(f"{path} is empty{' (only whitespace)' if text else ''}: put the text "
+                         "to train on in it and save it as UTF-8")
+    if block_size is not None:
+        block_size = as_int(block_size, "block_size", 1)
+        if len(text) < block_size + 1:
+            raise ValueError(
+                f"{path} holds {len(text)} characters, too few for block_size={block_size}: a model "
+                f"reading {block_size} characters needs at least {block_size + 1} (a window plus the "
+                f"next character), and far more to learn anything; add text (a few thousand "
+                "characters at least) or choose a smaller block_size")
+    return text
+
+
+def _not_utf8_message(path: Path, data: bytes, e: UnicodeDecodeError) -> str:
+    """Which byte is not UTF-8, and how to convert the file (GBK if it reads as Chinese)."""
+    where = f"byte {data[e.start]:#04x} at offset {e.start}"
+    try:
+        chinese = re.search("[\u4e00-\u9fff]", data.decode("gb18030")) is not None
+    except UnicodeDecodeError:
+        chinese = False
+    source = "gb18030" if chinese else "latin1"  # GB18030 extends GBK
+    guess = " It reads as Chinese in GBK, the older Chinese encoding." if chinese else ""
+    return (f"{path} is not UTF-8 text ({where} cannot be decoded).{guess} Save it again as UTF-8 "
+            f"(in your editor: Save As, encoding UTF-8), or convert it with "
+            f"`iconv -f {source} -t utf-8 {path} > {path.stem}.utf8{path.suffix}`")
 
 
 def train_val_split(data, val_fraction: float = 0.1):

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from llmlab import get_device, set_seed
 from llmlab._validate_training import check_writable, resolve_device
 from llmlab.checkpoint import load_checkpoint, save_checkpoint
-from llmlab.data import load_text, train_val_split
+from llmlab.data import load_text, read_text_file, train_val_split
 from llmlab.gpt import GPT, GPTConfig
 from llmlab.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from llmlab.training import TrainConfig, train
@@ -106,15 +106,11 @@ def _corpus_text(names: str) -> str:
 
 
 def _read_text_file(path: Path) -> str:
-    """The text of --text-file, or exit naming the file if it is missing or not UTF-8."""
+    """The text of --text-file, or exit naming the file if it is missing, empty or not UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        sys.exit(f"error: --text-file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at "
-                 f"offset {e.start} cannot be decoded): save it as UTF-8, e.g. "
-                 f"`iconv -f latin1 -t utf-8 {path} > {path.stem}.utf8{path.suffix}`")
-    except OSError as e:
-        sys.exit(f"error: cannot read --text-file {path}: {e.strerror or e}")
+        return read_text_file(path)
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: --text-file: {e}")
 
 
 def _run(args, rank: int, world: int, local_rank: int) -> int:
@@ -231,7 +227,7 @@ def main(argv=None) -> int:
         if args.trained:
             print(f"interrupted after training: {args.out} holds the run", file=sys.stderr)
         else:
-            print("interrupted before training started: nothing was trained and {args.out} "
+            print(f"interrupted before training started: nothing was trained and {args.out} "
                   "was not written. Run the command again to start", file=sys.stderr)
         return 130
     except (ValueError, KeyError, OSError) as e:  # bad settings or files: the message says the fix
