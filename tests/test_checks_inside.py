@@ -36,6 +36,8 @@ def test_kv_cache_pass_message_quotes_gpt2_small_correctly():
     (lambda c, t, b, n: 2 * c.n_layer * c.n_embd * c.block_size * b * n, ["block_size"]),
     (lambda c, t, b, n: 3 * c.n_layer * c.n_embd * t * b * n, ["a key and a value"]),
     (lambda c, t, b, n: None, ["forget a `return`"]),
+    (lambda c, t, b, n: 2 * c.n_layer * c.n_embd * t * b * n / 1e6, ["not KiB or MB"]),  # never whole
+    (lambda c, t, b, n: c.n_layer * c.n_embd * t * n, ["a key and a value"]),  # two factors missing
 ])
 def test_kv_cache_mistakes_get_specific_hints(answer, words):
     _fails_with(checks.check_kv_cache_bytes, answer, words)
@@ -60,6 +62,13 @@ def _pattern(ids, shift=1, diagonal=-1, causal=True):
     return p & torch.ones(T, T, dtype=torch.bool).tril(diagonal) if causal else p
 
 
+def _shifted_query(ids):
+    T = len(ids)
+    p = torch.zeros(T, T, dtype=torch.bool)
+    p[1:] = ids[:-1, None] == ids[None, :]
+    return p & torch.ones(T, T, dtype=torch.bool).tril(-1)
+
+
 def test_induction_pattern_accepts_the_solution_and_a_loop():
     assert checks.check_induction_pattern(solution.induction_pattern).passed
 
@@ -77,7 +86,9 @@ def test_induction_pattern_accepts_the_solution_and_a_loop():
     (lambda ids: _pattern(ids, diagonal=0), ["query itself", "j < i"]),
     (lambda ids: _pattern(ids).float(), ["dtype", "bool"]),
     (lambda ids: _pattern(ids)[:-1], ["(T, T)"]),
-    (lambda ids: _pattern(ids).tolist(), ["bool tensor"]),
+    (lambda ids: _pattern(ids).tolist(), ["bool tensor", "got a list"]),
+    (lambda ids: _pattern(ids).T.contiguous(), ["transposed"]),
+    (lambda ids: _shifted_query(ids), ["token before the query", "ids[j - 1] == ids[i]"]),
     (lambda ids: torch.zeros(len(ids), len(ids), dtype=torch.bool), ["should be True"]),
 ])
 def test_induction_pattern_mistakes_get_specific_hints(answer, words):
@@ -150,4 +161,13 @@ def test_ablate_head_catches_the_in_place_answer():
         y[..., head * hd:(head + 1) * hd] = 0  # spoils the caller's activations
         return y
     verdict = checks.check_ablate_head(in_place)
-    assert not verdict.passed and "in place" in verdict.message and "`y`" in verdict.message
+    assert not verdict.passed and "assigning into y[...]" in verdict.message
+    assert "y.clone()" in verdict.message
+
+    def through_a_view(y, head, n_head):
+        B, T, C = y.shape
+        heads = y.view(B, T, n_head, C // n_head)  # no clone: a view shares y's numbers
+        heads[:, :, head] = 0
+        return heads.view(B, T, C)
+    verdict = checks.check_ablate_head(through_a_view)
+    assert not verdict.passed and ".view of y" in verdict.message

@@ -534,3 +534,14 @@ def test_public_names_are_exported():
 def test_missing_weights_from_a_fused_kernel_name_the_eager_fix(empty):
     with pytest.raises(ValueError, match='attn_implementation="eager".*output_attentions=True'):
         AttentionExplorer(empty, ["a", "b"])
+
+
+@pytest.mark.parametrize("H", [2, 4])
+def test_a_masked_grid_keeps_its_legend_off_the_title(H):
+    """Lesson 04's two-head grid: the "masked" legend once sat on the centred title."""
+    from _figure_audit import audit  # tests/_figure_audit.py
+
+    scores = torch.randn(1, H, 6, 6, generator=torch.Generator().manual_seed(H))
+    w = torch.softmax(scores.masked_fill(~torch.ones(6, 6, dtype=torch.bool).tril(), -1e9), -1)
+    fig = plot_attention_grid(w, list("abcdef"), layer=0, masked="causal")
+    assert audit(fig, dpi=100) == []

@@ -22,20 +22,23 @@ def _tensor_answer(ex: str, what: str, fn, *args):
     result, verdict = call_unchanged(ex, fn, *args)
     if verdict is not None:
         return None, verdict
+    if result is None:
+        return None, failed(ex, f"return {what}, got None. Did you forget a `return`?")
     if not isinstance(result, torch.Tensor):
-        return None, failed(ex, f"return {what}, got {type(result).__name__}. Did you forget a "
-                                "`return`?")
+        return None, failed(ex, f"return {what}, got a {type(result).__name__}: build a tensor "
+                                "with torch operations (or wrap it: torch.tensor(...)).")
     return result.detach(), None
 
 
 # --- exercise: the KV cache's memory ------------------------------------------------------------
 
 def _cache_cases(pick: random.Random):
-    """(config, tokens, batch, bytes_per_number): n_layer, n_head and batch distinct and never 2 or
-    4, so each forgotten factor (2 for keys and values, 4 bytes) gives a number of its own."""
+    """(config, tokens, batch, bytes_per_number): n_layer, n_head and batch distinct odd numbers, so
+    each forgotten factor (2 for keys and values, 4 bytes) gives a number of its own."""
     cases = []
     for nbytes in (4, 2, 4):  # the first case tells a forgotten 2 from forgotten bytes
-        n_layer, n_head, batch = pick.sample([3, 5, 6, 7, 9], 3)
+        # Odd and distinct: no product of two forgotten factors equals a third one.
+        n_layer, n_head, batch = pick.sample([3, 5, 7, 9, 11], 3)
         config = GPTConfig(vocab_size=pick.randint(50, 500), block_size=512, n_layer=n_layer,
                            n_head=n_head, n_embd=n_head * pick.choice([8, 16, 24]))
         cases.append((config, pick.randint(11, 300), batch, nbytes))
@@ -51,6 +54,9 @@ def check_kv_cache_bytes(bytes_fn) -> Verdict:
         result, verdict = call_safely(ex, bytes_fn, config, T, B, nbytes)
         if verdict is not None:
             return verdict
+        if isinstance(result, float) and not result.is_integer():
+            return failed(ex, f"you returned {result!r}, not a whole number: return the bytes "
+                              "themselves (an int), not KiB or MB (no division).")
         got = as_count(result)
         case = (f"For n_layer={L}, n_head={H}, n_embd={C}, tokens={T}, batch={B}, "
                 f"bytes_per_number={nbytes} the cache holds {want:,} bytes")
@@ -123,6 +129,15 @@ def check_induction_pattern(pattern_fn) -> Verdict:
                               "(compare with == and combine with &).")
         if torch.equal(got, want):
             continue
+        if torch.equal(got, want.T):
+            return failed(ex, f"{case} your pattern is transposed: rows are queries i, columns "
+                              "keys j, so entry [i, j] is about query i looking at key j.")
+        shifted_query = torch.zeros(T, T, dtype=torch.bool)
+        shifted_query[1:] = ids[:-1, None] == ids[None, :]  # ids[i - 1] == ids[j]
+        if torch.equal(got, shifted_query & torch.ones(T, T, dtype=torch.bool).tril(-1)):
+            return failed(ex, f"{case} you compared the token before the query with the key "
+                              "(ids[i - 1] == ids[j]); compare the query's own token with the "
+                              "token before the key: ids[j - 1] == ids[i].")
         same = (ids[:, None] == ids[None, :]) & torch.ones(T, T, dtype=torch.bool).tril(-1)
         before = torch.zeros(T, T, dtype=torch.bool)
         before[:, :-1] = ids[:, None] == ids[None, 1:]  # ids[j + 1] == ids[i]: the key before a copy
@@ -173,6 +188,10 @@ def check_ablate_head(ablate_fn) -> Verdict:
         want = y.clone()
         want[..., head * hd:(head + 1) * hd] = 0.0
         got, verdict = _tensor_answer(ex, "the new tensor (B, T, C)", ablate_fn, y, head, H)
+        if verdict is not None and "in place" in verdict.message:
+            return failed(ex, "your function changed its input `y`: assigning into y[...] (or into "
+                              "a .view of y) writes into y itself, and the caller still needs it. "
+                              "Start from a copy, z = y.clone(), and zero the columns of z.")
         if verdict is not None:
             return verdict
         case = f"For y of shape (B, T, C) = {(B, T, C)}, n_head = {H}, head = {head}"

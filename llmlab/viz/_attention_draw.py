@@ -300,7 +300,8 @@ class HeadGrid:
         if data.masked is not None and data.masked.any():
             self.fig.legend(handles=[mask_handle()], loc="outside upper right", frameon=False,
                             fontsize=8)
-        self.suptitle = self.fig.suptitle(" ", fontsize=10)
+        # Left-aligned, so a "masked" legend in the upper right never sits on it.
+        self.suptitle = self.fig.suptitle(" ", fontsize=10, x=0.02, ha="left")
 
     def show(self, layer, start, row=None) -> bool:
         """Draw the heads of `layer` (or of every layer) for the window at `start`."""

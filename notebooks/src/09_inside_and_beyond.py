@@ -17,7 +17,8 @@
 # - to count parameters, training and inference FLOPs, and KV-cache bytes from a configuration,
 #   and why GPT-2's paper and its released weights disagree about the sizes;
 # - to measure your CPU's model FLOPs utilisation, and what a compute budget buys;
-# - what RoPE, RMSNorm, SwiGLU, untied heads, dropped biases and Muon each buy at this scale;
+# - what RoPE, RMSNorm, SwiGLU, untied heads, dropped biases, QK-norm and Muon each buy at this
+#   scale;
 # - what an induction head is, how a phase change in training reveals it, and how ablation tests
 #   whether a head matters, which attention weights alone cannot tell you.
 #
@@ -60,9 +61,10 @@ print(f"quick mode: {QUICK}; torch threads: {torch.get_num_threads()}")
 # %% [markdown]
 # ## 1. One model, two ecosystems
 #
-# Hugging Face's `transformers` library (Wolf et al., 2020) holds GPT-2 and thousands of other
-# models behind one interface: `from_pretrained(folder)` reads a folder with a `config.json`, the
-# weights in `model.safetensors`, and the tokenizer's files. The course's GPT uses GPT-2's
+# Hugging Face's `transformers` library (Wolf et al., 2020) implements GPT-2 and hundreds of other
+# architectures behind one interface (their trained checkpoints live on the Hugging Face Hub). A
+# model's `from_pretrained(folder)` reads a folder with a `config.json` and the weights in
+# `model.safetensors`; `AutoTokenizer.from_pretrained(folder)` reads the tokenizer's files there. The course's GPT uses GPT-2's
 # parameter names (lesson 06), so `llmlab.hf.save_hf` can write such a folder for the shipped
 # Shakespeare model, tokenizer included. Nothing is downloaded: the folder is made here.
 
@@ -132,9 +134,10 @@ explorer = AttentionExplorer(theirs.attentions, tokens, masked="causal")
 explorer
 
 # %% [markdown]
-# **The real GPT-2.** With a network connection, the same two functions bring OpenAI's GPT-2
-# (124 M parameters, 548 MB of weights) into the course. This cell is shown, not run: the course
-# runs offline.
+# **The real GPT-2.** With a network connection, `save_pretrained` once and then `load_hf` bring
+# OpenAI's GPT-2 into the course (124 M parameters; a 548 MB file: about 498 MB of float32 weights
+# plus the causal masks that old checkpoint stores). This cell is shown, not run: the course runs
+# offline.
 #
 # ```python
 # from transformers import AutoTokenizer, GPT2LMHeadModel
@@ -180,7 +183,8 @@ print("\nwith GPT-1's 40,478-token vocabulary:",
 # second line shows the same four models with GPT-1's 40,478-token vocabulary instead of GPT-2's
 # 50,257: all four paper figures, to the rounding. Most likely the table was counted before the
 # vocabulary grew, and kept. The lesson: the token table is a large share of a small model
-# (38.6 M of GPT-2 small's 124 M), which is why scaling-law papers count without it.
+# (38.6 M of GPT-2 small's 124 M), which is why Kaplan et al. (2020) count parameters without it
+# (Hoffmann et al., 2022, count everything).
 #
 # **Compute.** A forward pass does one multiply and one add per weight per token: `2N` FLOPs per
 # token. The backward pass costs about twice the forward (gradients for the activations and for
@@ -194,13 +198,14 @@ N = parameter_count(small)
 train_flops, infer_flops = training_flops_per_token(small), inference_flops_per_token(small)
 print(f"N = {N / 1e6:.1f}M parameters; 6N = {6 * N / 1e9:.2f} GFLOP")
 print(f"training: {train_flops / 1e9:.2f} GFLOP per token ({train_flops / (6 * N):.2f} x 6N: "
-      "attention over 1024 positions and the head's matmul)")
+      "the extra is attention over 1024 positions)")
 print(f"inference: {infer_flops / 1e9:.2f} GFLOP per token")
 
 # %% [markdown]
 # **Memory when generating.** The KV cache (lesson 06) keeps every layer's keys and values of
-# every token so far. It grows with the conversation, not with the weights, and for long contexts
-# it rivals the model itself.
+# every token so far. It grows with the context and with the batch, not with the weights: the
+# cell after the exercise shows when it outgrows the model. (Modern models shrink it by sharing
+# keys and values between heads: grouped-query attention, Ainslie et al., 2023.)
 #
 # ### Exercise 1 · The KV cache's size
 #
@@ -227,8 +232,10 @@ for size in GPT2_SIZES:
     config = gpt2_config(size)
     per_token = kv_cache_bytes(config, tokens=1)
     full = kv_cache_bytes(config, tokens=config.block_size)
+    weights = parameter_count(config) * 4
     print(f"{size:<7} {per_token / 1024:>5.0f} KiB per token; a full 1024-token context "
-          f"{full / 1e6:>6.1f} MB; the weights {parameter_count(config) * 4 / 1e9:.2f} GB")
+          f"{full / 1e6:>6.1f} MB; the weights {weights / 1e9:.2f} GB; "
+          f"{math.ceil(weights / full)} full contexts outweigh them")
 
 # %% [markdown]
 # ## 3. What your CPU can train
@@ -272,14 +279,16 @@ for _ in range(3):
 step_s = min(_timed(train_step) for _ in range(5 if QUICK else 15))
 peak = matmul_flops_per_second()
 achieved = training_flops_per_token(config06, T) * B * T / step_s
-print(f"peak (1024 x 1024 matmul): {peak / 1e9:.0f} GFLOP/s on {torch.get_num_threads()} threads")
+print(f"peak (1024 x 1024 matmul): {peak / 1e9:.0f} GFLOP/s on {torch.get_num_threads()} thread(s)")
 print(f"lesson 06's training step: {step_s * 1e3:.1f} ms for {B * T} tokens = "
       f"{achieved / 1e9:.1f} GFLOP/s, MFU {achieved / peak:.0%}")
 
 # %% [markdown]
 # The share that is missing goes to work `6N` does not count (softmax, norms, the optimizer,
 # Python's overhead) and to matrices too small (128 wide) to run at the peak. Large models on
-# many GPUs reach 30–50 % (PaLM: 46 %, Chowdhery et al., 2022).
+# many accelerators reach 30–50 % (PaLM: 46 % on TPU v4, Chowdhery et al., 2022). Those figures
+# are against the chip's rated peak; ours is against a measured matrix product, which is lower,
+# so the two percentages do not compare one to one.
 #
 # **What a budget buys.** Hoffmann et al. (2022, "Chinchilla") found that for a fixed compute
 # budget `C ≈ 6·N·D` the best loss comes from about `D ≈ 20 N` training tokens: then
@@ -297,8 +306,8 @@ print(f"\nlesson 06's model ({n06 / 1e6:.2f}M) is compute-optimal for "
       f"{120 * N ** 2 / achieved / 86400 / 365:.1f} years")
 
 # %% [markdown]
-# Even at this machine's measured speed, GPT-2 small is out of reach (and OpenAI trained it on
-# far more than 20 tokens per parameter). Chinchilla's rule
+# At this machine's measured speed a compute-optimal GPT-2 small would take the years printed
+# above (and the GPT-2 paper does not say how many tokens it was trained on). Chinchilla's rule
 # is for the best loss per training FLOP; models meant to be *used* a lot (Llama) are trained on
 # many more tokens per parameter, because a smaller model is cheaper at inference.
 
@@ -306,7 +315,9 @@ print(f"\nlesson 06's model ({n06 / 1e6:.2f}M) is compute-optimal for "
 # ## 4. What changed since GPT-2
 #
 # Today's GPTs (Llama, Qwen, Mistral) keep GPT-2's plan: decoder-only, causal self-attention, no
-# cross-attention, pre-norm blocks. They change parts. `GPTConfig.preset("llama")` has them all.
+# cross-attention, pre-norm blocks. They change parts. `GPTConfig.preset("llama")` has the first
+# five of the table's architecture changes (RoPE, SwiGLU, RMSNorm, untied head, no biases);
+# QK-norm is `qk_norm=True`, and Muon is an optimizer: `TrainConfig(optimizer="muon")`.
 # `benchmarks/speedrun.py` measured each part alone against lesson 06's recipe (1300 steps, two
 # seeds, Tiny Shakespeare, on the project's 2-core Xeon; validation loss, lower is better):
 #
@@ -314,15 +325,16 @@ print(f"\nlesson 06's model ({n06 / 1e6:.2f}M) is compute-optimal for "
 # |---|---|---|---|
 # | Muon optimizer | Jordan et al., 2024 | orthogonalised momentum steps for the hidden matrices | **−0.19** (but 42 ms per step against 27) |
 # | RoPE | Su et al., 2021 | positions as rotations of q and k: attention sees relative offsets | −0.045 |
-# | SwiGLU MLP | Shazeer, 2020 | a gated MLP, silu(x W₁) · (x W₂) | −0.028 |
+# | SwiGLU MLP | Shazeer, 2020 | a gated MLP, (silu(x W₁) ⊙ x W₂) W₃ | −0.028 |
 # | RMSNorm | Zhang & Sennrich, 2019 | scales by the root mean square, no mean, no shift | +0.018 (no help here) |
 # | untied head | — | the output head is its own matrix, not the token table | +0.044 (no help here) |
 # | no biases | PaLM, 2022 | Linear layers and norms without bias vectors | +0.026 (no help here) |
-# | QK-norm | Dehghani et al., 2023 | RMS-normalised queries and keys, for stable training at scale | +0.013 (no help here) |
+# | QK-norm | Henry et al., 2020; Dehghani et al., 2023 | normalised queries and keys, for stable training at scale | +0.013 (no help here) |
 #
-# At 0.8 M parameters only three parts pay; RMSNorm, untied heads and dropped biases are choices
-# for speed and stability at billions of parameters, where they were measured. Said plainly: at
-# this scale GPT-2's LayerNorm, tied head and biases are as good or better. A quick live version
+# At 0.8 M parameters only three parts pay. RMSNorm (cheaper per step on GPUs; not on this CPU),
+# no biases (PaLM: more stable at scale) and untied heads (the token table is a small share of a
+# large model) pay off at billions of parameters, not here. Said plainly: at this scale GPT-2's
+# LayerNorm, tied head and biases are as good or better. A quick live version
 # of the three that pay, from the same seed (a short run: its gaps are not the benchmark's, which
 # trains five times longer):
 
@@ -347,6 +359,12 @@ for name, (config, optimizer_name) in recipes.items():
 plot_metric(histories, "val_loss", ylabel="validation loss (nats)")
 
 # %% [markdown]
+# Compare the printed losses with the table: a run this short need not rank the parts as the
+# 1300-step benchmark does. One likely reason: early in training a learned position table is
+# still noise, while RoPE has positions from the first step. One short run is a demonstration,
+# not a measurement.
+
+# %% [markdown]
 # ## 5. Induction heads
 #
 # Attention maps show where a head looks. To see what a model *computes*, we need a behaviour we
@@ -369,8 +387,10 @@ plot_metric(histories, "val_loss", ylabel="validation loss (nats)")
 V, L = 64, 24
 task = RepeatedSegments(vocab_size=V, segment_len=L)
 x_show, y_show = task.sample(2, torch.Generator().manual_seed(1))
+row = torch.cat([x_show[0], y_show[0, -1:]]).tolist()  # the input plus the last target: 2L tokens
+l = next(n for n in range(L, 1, -1) if row[-n:] == row[-2 * n:-n])
 print(task)
-print("a training row (its last l tokens repeat the l before them):\n", x_show[0].tolist())
+print(f"a training sequence (its last {l} tokens repeat the {l} before them):\n", row)
 
 llmlab.set_seed(0)
 induction_config = GPTConfig(vocab_size=V, block_size=task.block_size, n_layer=2, n_head=4,
@@ -388,8 +408,10 @@ plot_history(toy_run.history, title="an attention-only model on repeated random 
 
 # %% [markdown]
 # The loss creeps down for a few hundred steps, then falls steeply within about a hundred and
-# flattens again: a **phase change**. Olsson et al. saw such a sudden drop in models from toys
-# like this to large language models, at the moment induction heads formed. (Train and
+# flattens again: a **phase change**. Olsson et al. saw a phase change (a bump in the loss curve
+# and a sudden jump in in-context learning) in every model with two or more layers they trained,
+# from small attention-only models to large language models on natural text, just as induction
+# heads formed. Here, where copying is the only thing to learn, the drop is the whole curve. (Train and
 # validation draw one curve: every batch is fresh random data, so there is nothing to overfit. The
 # loss cannot go much lower, because most of each row is random tokens.) What did the model
 # learn? Measure the loss at each position of a clean repeat:
@@ -403,8 +425,10 @@ assert toy_repeat["repeat"] < 0.5 * toy_repeat["first copy"], "no induction: tra
 plot_position_loss({"trained model": toy_losses}, vocab_size=V)
 
 # %% [markdown]
-# The first copy stays at chance: those tokens are random. From the start of the repeat, the loss
-# falls to a fraction of chance: the model reads its context. Which heads do it? `llmlab.heads`
+# The first copy stays at chance: those tokens are random. The repeat's first token is still at
+# chance too (nothing announced it: the token before it never occurred earlier); from the second
+# on, the loss falls within a few tokens to a small fraction of chance: the model reads its
+# context. Which heads do it? `llmlab.heads`
 # scores every head on a batch of repeats (lesson 06): the previous-token score is the weight on
 # the key just before the query, the induction score the weight on the key just after an earlier
 # copy of the query's token.
@@ -439,7 +463,8 @@ induction_explorer
 # `(T, T)` (rows are queries `i`, columns keys `j`) that is True where an induction head should
 # look: key `j` is earlier than the query (`j < i`) and the token just before it is the query's
 # token (`ids[j - 1] == ids[i]`). `llmlab.heads.induction_score` is a head's mean weight on these
-# cells. The checker uses random sequences with many repeats.
+# cells. Key 0 has no token before it (in Python `ids[-1]` would wrap round to the last token), so
+# j ≥ 1. The checker uses random sequences with many repeats.
 
 # %%
 def induction_pattern(ids):
@@ -454,8 +479,9 @@ checks.check_induction_pattern(induction_pattern)
 #
 # A high score says a head *looks* at the right place, not that the model *needs* it. To test
 # that, **ablate** it: set its output to zero and measure the loss again. Inside a layer the heads'
-# outputs sit side by side in one `(B, T, C)` tensor, head `h` in columns `h·hd` to `(h+1)·hd`,
-# before the output projection `c_proj` mixes them.
+# outputs sit side by side in one `(B, T, C)` tensor, head `h` in columns `h·hd` up to
+# `(h+1)·hd − 1`, where `hd = C // n_head` (lesson 04's `head_dim`), before the output projection
+# `c_proj` mixes them.
 #
 # ### Exercise 3 · Ablate one head
 #
@@ -499,18 +525,20 @@ plot_position_loss({"trained model": toy_losses,
 
 # %% [markdown]
 # Both halves of the circuit matter: without either head the repeat's loss rises well above what
-# the full model reaches (the cell below checks it). The picture has limits: zero is not a neutral
-# value for a head (mean ablation, which replaces the output by its average, is gentler), and
+# the full model reaches (the cell above checks it). The picture has limits: zero is not a neutral
+# value for a head (without the previous-token head the repeat's loss can even end above chance) (mean ablation, which replaces the output by its average, is gentler), and
 # other heads can partly take over when the model spreads the job over several heads, as the
 # table shows for layer 1.
 #
 # ## 7. Why attention weights are not explanations
 #
 # Jain & Wallace (2019) showed that attention weights can often be changed a lot without changing
-# a model's prediction, and Wiegreffe & Pinter (2019) that this depends on the test; the debate
+# a model's prediction, and Wiegreffe & Pinter (2019) that this depends on the test (both studied
+# recurrent text classifiers with attention); the debate
 # taught a lesson the numbers here repeat. Put three measurements of each head side by side:
 # where it looks (its two scores), how much it writes into the residual stream (the size of
-# its output after `c_proj`, Kobayashi et al., 2020), and what happens without it (the ablation):
+# its output after `c_proj`, in the spirit of Kobayashi et al., 2020), and what happens without it
+# (the ablation):
 
 # %%
 norms = head_output_norms(toy, x_eval[:64])  # (L, H): mean length of each head's write
@@ -527,11 +555,10 @@ print("in layer 1:", "; ".join(f"{name}: head 1.{h}" for name, h in layer1.items
 
 # %% [markdown]
 # The columns need not rank the heads alike; the last line says whether they did in your run. A
-# head can look in
-# exactly the right place and write little, or write a lot that later layers or the unembedding
-# ignore; a previous-token head looks at an unremarkable key and yet the circuit cannot work
-# without it. The residual stream (Elhage et al., 2021) is the sum of every head's write and the
-# embeddings: a weight map shows one head's reading, never the whole computation. Use attention
+# head can look in exactly the right place and write little, or write a lot that later layers or
+# the output head ignore; a previous-token head looks at an unremarkable key and yet the circuit cannot work
+# without it. The residual stream (Elhage et al., 2021) is the sum of the embeddings and every
+# head's write (and every MLP's, in models that have them): a weight map shows one head's reading, never the whole computation. Use attention
 # maps to form a hypothesis, and ablation (or other interventions) to test it.
 #
 # ## 8. The same search on the Shakespeare model
@@ -566,7 +593,7 @@ plot_head_scores({k: play_scores[k] for k in ("previous token", "induction")},
 
 # %% [markdown]
 # It has a strong previous-token head (lesson 06 found it too), but no head scores much above
-# chance on induction, ablating the best one changes little, and the second copy is no easier than
+# chance on induction, ablating the best one changes next to nothing, and the second copy is no easier than
 # the first (harder, even: where the copy starts, a word is cut in two). This model has not learned to copy from its context. That is no failure of the
 # search: Olsson et al. saw induction heads form after a few billion tokens of training, and this
 # model saw a few million, in 64-character windows where a whole earlier copy of anything rarely
@@ -581,10 +608,11 @@ plot_head_scores({k: play_scores[k] for k in ("previous token", "induction")},
 # - GPT-2's paper counts (117M…1542M) are the same models with GPT-1's smaller vocabulary.
 # - MFU measures how much of the hardware's peak training uses; Chinchilla's rule (`D ≈ 20 N`)
 #   turns a compute budget into a model size.
-# - Since GPT-2: RoPE, SwiGLU, RMSNorm, untied heads, no biases, Muon. At this scale Muon, RoPE
-#   and SwiGLU pay; the others do not.
+# - Since GPT-2: RoPE, SwiGLU, RMSNorm, untied heads, no biases, QK-norm, Muon. At this scale
+#   Muon, RoPE and SwiGLU pay; the others do not.
 # - Induction heads (a previous-token head, then a head that looks one past an earlier copy)
-#   appear in a sudden phase change and make repeats predictable; ablation proves they matter.
+#   appear in a sudden phase change and make repeats predictable; ablation shows the model needs
+#   them for this task.
 # - Attention weights show where a head reads, not whether the model needs it: test with
 #   interventions.
 #
@@ -598,8 +626,10 @@ plot_head_scores({k: play_scores[k] for k in ("previous token", "induction")},
 # - Hoffmann et al. (2022), *Training Compute-Optimal Large Language Models* (Chinchilla).
 # - Chowdhery et al. (2022), *PaLM: Scaling Language Modeling with Pathways* (MFU, no biases).
 # - Su et al. (2021), *RoFormer* (RoPE); Zhang & Sennrich (2019), *Root Mean Square Layer
-#   Normalization*; Shazeer (2020), *GLU Variants Improve Transformer*; Dehghani et al. (2023),
-#   *Scaling Vision Transformers to 22 Billion Parameters* (QK-norm); Jordan et al. (2024), *Muon*.
+#   Normalization*; Shazeer (2020), *GLU Variants Improve Transformer*; Henry et al. (2020),
+#   *Query-Key Normalization for Transformers*; Dehghani et al. (2023), *Scaling Vision
+#   Transformers to 22 Billion Parameters* (QK-norm at scale); Jordan et al. (2024), *Muon*;
+#   Ainslie et al. (2023), *GQA*.
 # - Elhage et al. (2021), *A Mathematical Framework for Transformer Circuits*.
 # - Olsson et al. (2022), *In-context Learning and Induction Heads*.
 # - Jain & Wallace (2019), *Attention is not Explanation*; Wiegreffe & Pinter (2019), *Attention is
