@@ -73,3 +73,11 @@ def test_no_new_readability_problems_and_none_fixed_silently():
     assert not new, "new readability problems (fix the figure):\n" + "\n".join(
         f"{k}: {now[k][0]}" for k in new)
     assert not gone, ("fixed, so delete from figure_readability_known.json:\n" + "\n".join(gone))
+
+
+def test_the_readme_counts_the_known_problems():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    said = re.search(r"The (\d+) problems in lessons 01–08 found when the audit was added", readme)
+    known = json.loads(KNOWN.read_text(encoding="utf-8"))["known"]
+    assert said and int(said.group(1)) == len(known), "update the README's count"
+    assert not [k for k in known if k.startswith("09_")]  # "Lesson 09's figures have none"
