@@ -8,6 +8,16 @@ matplotlib.use("Agg")  # tests draw off-screen; notebooks keep their own inline 
 
 
 @pytest.fixture
+def text_file(tmp_path):
+    """A small training text file (a few thousand characters of Shakespeare), for CLI tests."""
+    from llmlab.data import load_text
+
+    path = tmp_path / "tiny.txt"
+    path.write_text(load_text("tinyshakespeare")[:5000], encoding="utf-8")
+    return path
+
+
+@pytest.fixture
 def one_thread():
     """Run a test on one torch thread: tiny models run fastest so, and on a busy 2-core machine
     extra threads only spin. Use it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""

@@ -10,7 +10,7 @@ from llmlab.muon import MuonAdamW, newton_schulz
 from llmlab.train import main
 from llmlab.training import TrainConfig, make_optimizer, train
 
-from test_train_cli import TINY, run_command, _torchrun, text_file  # noqa: F401 (a fixture)
+from test_train_cli import TINY, run_command, _torchrun
 
 
 def _polar(g: torch.Tensor) -> torch.Tensor:
@@ -173,7 +173,7 @@ def test_a_muon_run_resumes_from_its_checkpoint_exactly_and_refuses_another_opti
               progress=False)
 
 
-def test_cli_trains_a_modern_gpt_with_muon_and_resumes_it(tmp_path, text_file):  # noqa: F811
+def test_cli_trains_a_modern_gpt_with_muon_and_resumes_it(tmp_path, text_file):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -200,7 +200,7 @@ def test_cli_trains_a_modern_gpt_with_muon_and_resumes_it(tmp_path, text_file): 
 
 
 @pytest.mark.slow
-def test_cli_under_torchrun_trains_the_llama_preset_with_muon(tmp_path, text_file):  # noqa: F811
+def test_cli_under_torchrun_trains_the_llama_preset_with_muon(tmp_path, text_file):
     out = tmp_path / "ddp_modern.pt"
     code, log = run_command([*_torchrun(), "--standalone", "--nproc_per_node=2",
                              "-m", "llmlab.train", *TINY, "--text-file", str(text_file),

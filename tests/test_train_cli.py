@@ -20,14 +20,6 @@ TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16
         "--no-progress"]
 
 
-@pytest.fixture
-def text_file(tmp_path):
-    """A small training text (a few thousand characters of Shakespeare)."""
-    path = tmp_path / "tiny.txt"
-    path.write_text(load_text("tinyshakespeare")[:5000], encoding="utf-8")
-    return path
-
-
 def run_command(args, timeout=240):
     """Run a command with one thread per process; kill its whole process group on timeout."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
