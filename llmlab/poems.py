@@ -21,6 +21,7 @@ from llmlab.tokenizers import CharTokenizer
 
 __all__ = [
     "FORM",
+    "FORM7",
     "POEM_LEN",
     "Skipped",
     "is_cjk",
@@ -28,11 +29,13 @@ __all__ = [
     "parse_quatrains",
     "load_quatrains",
     "poems_text",
+    "split_poems",
     "FormMask",
     "generate_poems",
     "generate_poem",
     "form_rate",
     "poem_lines",
+    "show_poem",
     "memorised_lines",
     "copied_poems",
     "bytes_per_char",
@@ -42,6 +45,7 @@ __all__ = [
 # The form, one slot per position: "H" is any CJK character, anything else must appear as is.
 FORM = "HHHHH，HHHHH。HHHHH，HHHHH。"
 POEM_LEN = len(FORM)  # 24; in poems_text each poem is followed by "\n" (position 24)
+FORM7 = "HHHHHHH，HHHHHHH。HHHHHHH，HHHHHHH。"  # the seven-character quatrain (七言绝句)
 # CJK ideographs: Extension A, the Unified block, and Extensions B-F (planes 2). The same ranges
 # the corpus was selected with (data/SOURCES.md); punctuation, digits, Latin, kana are not in them.
 _CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff]")
@@ -58,15 +62,16 @@ def _slot_name(slot: str) -> str:
     return "a CJK character" if slot == "H" else repr(slot)
 
 
-def _form_problem(text: str, prefix: bool = False) -> str | None:
-    """Why text is not a quatrain (prefix=True: not the start of one), or None if it is."""
-    if len(text) > POEM_LEN:
-        return f"it has {len(text)} characters, more than a quatrain's {POEM_LEN}"
-    for pos, (ch, slot) in enumerate(zip(text, FORM)):
+def _form_problem(text: str, prefix: bool = False, form: str = FORM) -> str | None:
+    """Why text is not a quatrain of form (prefix=True: not the start of one), or None if it is."""
+    if len(text) > len(form):
+        return f"it has {len(text)} characters, more than a quatrain's {len(form)}"
+    for pos, (ch, slot) in enumerate(zip(text, form)):
         if not (is_cjk(ch) if slot == "H" else ch == slot):
             return f"character {pos} is {ch!r}, but the form needs {_slot_name(slot)} there"
-    if not prefix and len(text) < POEM_LEN:
-        return f"it has {len(text)} characters, not {POEM_LEN}: the form needs 4 lines of 5 characters"
+    if not prefix and len(text) < len(form):
+        return (f"it has {len(text)} characters, not {len(form)}: the form needs 4 lines of "
+                f"{form.index('，')} characters")
     return None
 
 
@@ -88,11 +93,12 @@ class Skipped(NamedTuple):
     detail: str
 
 
-def parse_quatrains(text: str) -> tuple[list[str], list[Skipped]]:
+def parse_quatrains(text: str, form: str = FORM) -> tuple[list[str], list[Skipped]]:
     """Split corpus text (blocks: title, author, poem lines) into quatrains and the skipped blocks.
 
     A block's poem lines are joined, so "AAAAA，BBBBB。" + "CCCCC，DDDDD。" becomes one 24-character
-    poem. A block that is not a quatrain, or repeats an earlier poem, is skipped and listed.
+    poem. A block that is not a quatrain of form (FORM, or FORM7 for seven characters a line), or
+    repeats an earlier poem, is skipped and listed.
     """
     check_text(text)
     blocks = re.split(r"\n[ \t]*\n+", text.replace("\r\n", "\n").strip("\n"))
@@ -102,7 +108,7 @@ def parse_quatrains(text: str) -> tuple[list[str], list[Skipped]]:
         body = "".join(line.strip() for line in rest[1:])  # rest[0] is the author
         if not body:
             skipped.append(Skipped(number, title, "no poem", "a block is title, author, poem lines"))
-        elif (problem := _form_problem(body)) is not None:
+        elif (problem := _form_problem(body, form=form)) is not None:
             skipped.append(Skipped(number, title, "not a quatrain", problem))
         elif body in seen:
             skipped.append(Skipped(number, title, "duplicate", "the same poem as an earlier block"))
@@ -112,9 +118,25 @@ def parse_quatrains(text: str) -> tuple[list[str], list[Skipped]]:
     return poems, skipped
 
 
-def load_quatrains(name: str = "tang5_simplified") -> list[str]:
+def load_quatrains(name: str = "tang5_simplified", form: str = FORM) -> list[str]:
     """The quatrains of a shipped corpus (checksum-verified); parse_quatrains also lists the skipped."""
-    return parse_quatrains(load_text(name))[0]
+    return parse_quatrains(load_text(name), form)[0]
+
+
+def split_poems(poems, val_fraction: float = 0.1) -> tuple[list[str], list[str]]:
+    """(training poems, validation poems): the last val_fraction of the poems, whole, held out.
+
+    For the 3,710 shipped quatrains this is the same cut as train_val_split(ids, 0.1) on the
+    characters of poems_text(poems): every poem and its "\n" take 25 characters.
+    """
+    poems = list(poems)
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
+    cut = int(len(poems) * (1 - val_fraction))
+    if cut == 0 or cut == len(poems):
+        raise ValueError(f"{len(poems)} poems are too few to hold out {val_fraction:.0%} and keep "
+                         "the rest: give more poems")
+    return poems[:cut], poems[cut:]
 
 
 def poems_text(poems) -> str:
@@ -274,6 +296,11 @@ def form_rate(poems) -> float:
     """The share of poems that are well-formed quatrains."""
     poems = _as_poem_list(poems)
     return sum(is_well_formed(p) for p in poems) / len(poems)
+
+
+def show_poem(poem: str) -> str:
+    """A poem as it is printed on a page: a line break after each "，" "。" "？" "！"."""
+    return re.sub("([，。？！])(?!$)", "\\1\n", check_text(poem, "poem"))
 
 
 def poem_lines(poem: str) -> list[str]:

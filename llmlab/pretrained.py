@@ -30,6 +30,7 @@ PRETRAINED = MappingProxyType({
     "shakespeare_char": ("pretrained/shakespeare_char.pt",
                          "pretrained/shakespeare_char.tokenizer.json"),
     "english_bpe": ("pretrained/english_bpe.pt", "pretrained/english_bpe.tokenizer.json"),
+    "tang5_char": ("pretrained/tang5_char.pt", "pretrained/tang5_char.tokenizer.json"),
 })
 
 

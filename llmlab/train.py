@@ -29,13 +29,15 @@ from llmlab._validate_training import check_writable, resolve_device
 from llmlab.checkpoint import load_checkpoint, save_checkpoint
 from llmlab.data import load_text, read_text_file, train_val_split
 from llmlab.gpt import GPT, GPTConfig
+from llmlab.poems import FORM7, load_quatrains, poems_text, split_poems
 from llmlab.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from llmlab.training import TrainConfig, train
 
 __all__ = ["main", "build_parser", "tokenizer_path"]
 
 _TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
-_DATA_DEFAULTS = {"corpus": "tinyshakespeare", "text_file": None, "val_fraction": 0.1,
+_DATA_DEFAULTS = {"corpus": "tinyshakespeare", "text_file": None, "val_corpus": None,
+                  "val_fraction": 0.1,
                   "tokenizer": "char", "bpe_vocab_size": 512}
 _TRAIN_FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.name != "checkpoint_path"]
 # vocab_size comes from the tokenizer; block_size is one flag shared with TrainConfig.
@@ -65,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m llmlab.train", description=__doc__.split("\n")[0])
     data = p.add_argument_group("data")
     data.add_argument("--corpus", help="a shipped corpus (llmlab.data.CORPORA; default tinyshakespeare), "
-                      "or several joined by commas: emma,sense,wikitext2_test")
+                      "or several joined by commas: emma,sense,wikitext2_test; also lesson 10's "
+                      "poems, one per line: tang5_quatrains (= tang5_train + tang5_val), "
+                      "tang7_quatrains")
+    data.add_argument("--val-corpus", help="validate on this corpus (same names as --corpus) "
+                      "instead of the last --val-fraction of the training text")
     data.add_argument("--text-file", help="train on this UTF-8 text file instead of --corpus")
     data.add_argument("--val-fraction", type=float, help="last fraction of the text kept for validation (0.1)")
     data.add_argument("--tokenizer", choices=sorted(_TOKENIZERS), help="char (default), word or bpe")
@@ -96,13 +102,29 @@ def _make_tokenizer(data: dict, text: str):
     return _TOKENIZERS[data["tokenizer"]].train(text)
 
 
+# Training texts made from shipped corpora (lesson 10): quatrains without titles and authors, one
+# poem per line (llmlab.poems.poems_text); tang5_train and tang5_val are split_poems' two parts.
+_DERIVED = {
+    "tang5_quatrains": lambda: poems_text(load_quatrains("tang5_simplified")),
+    "tang5_train": lambda: poems_text(split_poems(load_quatrains("tang5_simplified"))[0]),
+    "tang5_val": lambda: poems_text(split_poems(load_quatrains("tang5_simplified"))[1]),
+    "tang7_quatrains": lambda: poems_text(load_quatrains("tang7_simplified", FORM7)),
+}
+
+
 def _corpus_text(names: str) -> str:
     """The text of one shipped corpus, or of several ("emma,sense") joined by blank lines."""
     parts = [n.strip() for n in names.split(",")]
     if not all(parts):
         sys.exit(f"error: --corpus {names!r} has an empty name: separate corpora with commas only, "
                  "e.g. --corpus emma,sense")
-    return "\n\n".join(load_text(n) for n in parts)
+    texts = []
+    for n in parts:
+        try:
+            texts.append(_DERIVED[n]() if n in _DERIVED else load_text(n))
+        except KeyError as e:  # name the poem corpora made here too
+            raise KeyError(f"{e.args[0]}; or one made from them: {', '.join(_DERIVED)}") from None
+    return "\n\n".join(texts)
 
 
 def _read_text_file(path: Path) -> str:
@@ -157,14 +179,22 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
         check_writable(out)
 
     text = _read_text_file(Path(data["text_file"])) if data["text_file"] else _corpus_text(data["corpus"])
+    val_text = _corpus_text(data["val_corpus"]) if data["val_corpus"] else None
     if args.resume:
         if not tok_file.is_file():
             sys.exit(f"error: the tokenizer of {out} is missing (expected {tok_file}): restore it")
         tokenizer = load_tokenizer(tok_file)
+    elif val_text is not None and data["tokenizer"] != "bpe":
+        # Characters and words: the vocabulary must hold every symbol of both texts (BPE has no
+        # unknown symbols, so it learns from the training text alone).
+        tokenizer = _make_tokenizer(data, text + "\n" + val_text)
     else:
         tokenizer = _make_tokenizer(data, text)
-    train_ids, val_ids = train_val_split(torch.tensor(tokenizer.encode(text), dtype=torch.long),
-                                         data["val_fraction"])
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if val_text is None:
+        train_ids, val_ids = train_val_split(ids, data["val_fraction"])
+    else:
+        train_ids, val_ids = ids, torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
 
     if state is None:
         set_seed(config.seed)  # every rank builds the same initial weights

@@ -42,6 +42,9 @@ SOLUTIONS = {
     "check_kv_cache_bytes": ("09_inside_and_beyond", "kv_cache_bytes"),
     "check_induction_pattern": ("09_inside_and_beyond", "induction_pattern"),
     "check_ablate_head": ("09_inside_and_beyond", "ablate_head"),
+    "check_utf8_bytes": ("10_your_own_gpt", "utf8_bytes"),
+    "check_form_mask": ("10_your_own_gpt", "form_mask"),
+    "check_memorised_share": ("10_your_own_gpt", "memorised_share"),
 }
 EXPORTED = sorted(name for name in checks.__all__ if name.startswith("check_"))
 

@@ -11,7 +11,7 @@ import llmlab.train
 from llmlab.data import load_text, read_text_file
 from llmlab.gpt import GPT, GPTConfig
 from llmlab.lm import NeuralBigram
-from llmlab.poems import (POEM_LEN, FormMask, bytes_per_char, bytes_per_token, copied_poems,
+from llmlab.poems import (FORM7, POEM_LEN, FormMask, show_poem, split_poems, bytes_per_char, bytes_per_token, copied_poems,
                           form_rate, generate_poem, generate_poems, is_cjk, is_well_formed,
                           load_quatrains, memorised_lines, parse_quatrains, poem_lines, poems_text)
 from llmlab.tokenizers import BPETokenizer, CharTokenizer
@@ -38,6 +38,32 @@ def random_gpt(seed: int, scale: float = 1.0, tok: CharTokenizer = TOK) -> GPT:
 
 
 # ---------------------------------------------------------------------------------- the corpus
+
+def test_the_seven_character_form_parses_its_own_corpus_and_nothing_else():
+    seven = load_quatrains("tang7_simplified", FORM7)
+    assert len(seven) == 10_265 and len(set(seven)) == len(seven)
+    assert all(len(p) == 32 and p[7] == "，" and p[15] == "。" for p in seven)
+    assert parse_quatrains(POEM, FORM7)[0] == []  # a five-character poem is not a seven
+    assert "4 lines of 7 characters" in parse_quatrains("T\nA\n白日依山尽黄河，", FORM7)[1][0].detail
+
+
+def test_split_poems_holds_out_whole_poems_at_the_same_cut_as_the_characters():
+    poems = load_quatrains()
+    train, val = split_poems(poems)
+    assert (len(train), len(val)) == (3339, 371) and train + val == poems
+    from llmlab.data import train_val_split
+    ids = torch.arange(len(poems_text(poems)))
+    assert len(train_val_split(ids, 0.1)[0]) == len(poems_text(train))  # 25 characters a poem
+    with pytest.raises(ValueError, match="too few"):
+        split_poems(poems[:1])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_poems(poems, 1.5)
+
+
+def test_show_poem_breaks_the_lines_after_each_mark_but_not_at_the_end():
+    assert show_poem(POEM) == "白日依山尽，\n黄河入海流。\n欲穷千里目，\n更上一层楼。"
+    assert show_poem("床前看月光，疑是") == "床前看月光，\n疑是"
+
 
 
 def test_load_quatrains_gives_3710_distinct_well_formed_poems():

@@ -166,3 +166,26 @@ def test_cli_trains_on_several_corpora_joined_and_names_an_empty_one(tmp_path):
     assert set(tok.vocab) == set(both)  # the vocabulary came from both texts
     with pytest.raises(SystemExit, match="has an empty name"):
         main([*TINY, "--corpus", "persuasion,", "--out", str(tmp_path / "x.pt")])
+
+
+def test_cli_validates_on_a_separate_corpus_and_its_characters_are_in_the_vocabulary(tmp_path):
+    # Lesson 10's recipe: train on the 7-character poems and most 5-character ones, validate on
+    # the held-out 5-character poems, which must not leak into the training tokens.
+    from llmlab.poems import FORM7, load_quatrains, poems_text, split_poems
+    out = tmp_path / "poems.pt"
+    assert main([*TINY, "--corpus", "tang5_train", "--val-corpus", "tang5_val", "--max-steps", "3",
+                 "--eval-interval", "3", "--sample", "0", "--out", str(out)]) == 0
+    saved = load_checkpoint(out)
+    assert saved.extra["data"]["val_corpus"] == "tang5_val"
+    tok = load_tokenizer(tokenizer_path(out))
+    train_poems, val_poems = split_poems(load_quatrains())
+    assert set(tok.vocab) == set(poems_text(train_poems) + poems_text(val_poems))
+    # The derived corpora are exactly the poems, one per line.
+    from llmlab.train import _corpus_text
+    assert _corpus_text("tang5_val") == poems_text(val_poems)
+    assert _corpus_text("tang5_quatrains") == poems_text(train_poems + val_poems)
+    assert _corpus_text("tang7_quatrains") == poems_text(load_quatrains("tang7_simplified", FORM7))
+    assert not set(val_poems) & set(train_poems)
+    with pytest.raises(SystemExit, match="unknown corpus 'tang6_val'"):
+        main([*TINY, "--corpus", "tang5_train", "--val-corpus", "tang6_val", "--out",
+              str(tmp_path / "x.pt")])

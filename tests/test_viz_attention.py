@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 import llmlab.viz as viz
+from llmlab import data
 from llmlab.viz import _attention_draw
 from llmlab.viz._render import figure_to_png
 from llmlab.viz._attention_draw import (display_label, find_cjk_font, has_cjk, png_bytes,
@@ -368,7 +370,37 @@ def test_find_cjk_font_prefers_simplified_chinese_and_can_find_none():
     known = ["DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "WenQuanYi Zen Hei"]
     assert find_cjk_font(known=known, system_files=[]) == "Noto Sans CJK SC"
     assert find_cjk_font(known=["DejaVu Sans", "Microsoft YaHei"], system_files=[]) == "Microsoft YaHei"
-    assert find_cjk_font(known=["DejaVu Sans"], system_files=[]) is None
+    assert find_cjk_font(known=["DejaVu Sans"], system_files=[], shipped="/nowhere/x.otf") is None
+
+
+def test_without_a_system_cjk_font_the_course_font_is_registered_and_named():
+    shipped = data.data_dir() / _attention_draw.SHIPPED_CJK_FONT
+    name = find_cjk_font(known=["DejaVu Sans"], system_files=[])
+    assert name == "LLMLab Sans SC"
+    assert sum(f.fname == str(shipped) for f in font_manager.fontManager.ttflist) == 1
+    find_cjk_font(known=["DejaVu Sans"], system_files=[])  # a second call adds no second entry
+    assert sum(f.fname == str(shipped) for f in font_manager.fontManager.ttflist) == 1
+
+
+def _glyph_image(text: str, families) -> np.ndarray:
+    """text drawn in black on white at 40 pt with these font families, as a (H, W) grey array."""
+    fig = matplotlib.figure.Figure(figsize=(1.2, 1.2), dpi=50)
+    FigureCanvasAgg(fig)
+    fig.text(0.5, 0.5, text, family=families, size=40, ha="center", va="center")
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., 0].astype(int)  # (H, W)
+
+
+def test_the_course_font_draws_real_glyphs_where_dejavu_draws_empty_boxes():
+    name = find_cjk_font(known=["DejaVu Sans"], system_files=[])
+    families = [*matplotlib.rcParams["font.family"], name]
+    with pytest.warns(UserWarning, match="missing from font"):  # DejaVu alone: boxes ("tofu")
+        boxes = [_glyph_image(ch, ["DejaVu Sans"]) for ch in "床月"]
+    assert (boxes[0] == boxes[1]).all()  # every missing glyph is the same box
+    glyphs = [_glyph_image(ch, families) for ch in "床月"]
+    assert (glyphs[0] != glyphs[1]).sum() > 100  # two characters, two different shapes
+    for glyph, box in zip(glyphs, boxes):
+        assert (glyph < 128).sum() > 50 and (glyph != box).sum() > 100  # ink, and not the box
 
 
 def test_find_cjk_font_registers_a_font_file_missing_from_the_cache(tmp_path, monkeypatch):

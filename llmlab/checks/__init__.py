@@ -48,6 +48,11 @@ from .inside import check_ablate_head, check_induction_pattern, check_kv_cache_b
 __all__ += ["check_kv_cache_bytes", "check_induction_pattern", "check_ablate_head"]
 # --- end lesson 09 ---
 
+# --- lesson 10: your own GPT ---
+from .poems import check_form_mask, check_memorised_share, check_utf8_bytes  # noqa: E402,F401,E501
+__all__ += ["check_utf8_bytes", "check_form_mask", "check_memorised_share"]
+# --- end lesson 10 ---
+
 # Every checker shows its own verdict in a notebook (two checks in one cell: two verdicts) and
 # returns it for code that wants `.passed`; the cell's last-expression display then stays quiet.
 for _name in [n for n in __all__ if n.startswith("check_")]:

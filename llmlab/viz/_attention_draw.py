@@ -19,6 +19,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path
 
+from llmlab.data import data_dir
+
 from ._attention_data import AttentionData, crop_note, head_view, window
 from ._render import new_figure
 from .sampling import readable_token
@@ -37,6 +39,9 @@ _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans", "Noto S
 _CJK_FILES = ("notosanscjk", "sourcehansans", "wqy", "msyh", "pingfang", "hiragino", "simhei",
               "droidsansfallback", "uming", "ukai", "notoserifcjk", "sourcehanserif", "simsun",
               "yugoth", "malgun", "applesdgothic", "nanumgothic", "ipag", "ipaexg")
+# The course's own font, a subset of Noto Sans CJK SC (scripts/make_cjk_font.py): the fallback when
+# the system has no CJK font, so Chinese labels render on a fresh machine, offline.
+SHIPPED_CJK_FONT = "fonts/LLMLabSansSC-Regular.otf"  # in data/
 CJK_FONT_FIX = ("install a CJK font, then restart the kernel: "
                 "`sudo apt-get install fonts-noto-cjk` (Debian, Ubuntu; in Colab "
                 "`!apt-get install -y fonts-noto-cjk`), "
@@ -71,8 +76,30 @@ def _best_cjk(names) -> str | None:
     return None
 
 
-def find_cjk_font(known=None, system_files=None) -> str | None:
-    """Name a font family matplotlib can use for CJK text, or None if the system has none."""
+def _shipped_cjk_font(path=None) -> str | None:
+    """Register the course's CJK font (data/fonts/) with matplotlib and name it, or None if absent."""
+    if path is None:
+        try:
+            path = data_dir() / SHIPPED_CJK_FONT
+        except FileNotFoundError:  # llmlab installed without its data folder
+            return None
+    path = str(path)
+    if not os.path.isfile(path):
+        return None
+    if not any(f.fname == path for f in font_manager.fontManager.ttflist):
+        try:
+            font_manager.fontManager.addfont(path)  # adding twice would list it twice
+        except (OSError, RuntimeError, ValueError):
+            return None  # a damaged file: verify() in the tests names it
+    return font_manager.FontProperties(fname=path).get_name()
+
+
+def find_cjk_font(known=None, system_files=None, shipped=None) -> str | None:
+    """Name a font family matplotlib can use for CJK text: the system's, else the course's own.
+
+    None only if the system has none and data/fonts/ is missing. shipped: the course font's path
+    (tests); by default data/fonts/LLMLabSansSC-Regular.otf.
+    """
     if known is None:
         known = [f.name for f in font_manager.fontManager.ttflist]
     if _best_cjk(known):
@@ -90,7 +117,8 @@ def find_cjk_font(known=None, system_files=None) -> str | None:
                     return _best_cjk(faces) or font_manager.FontProperties(fname=path).get_name()
                 except (OSError, RuntimeError, ValueError):
                     continue  # an unreadable file: try the next candidate
-    return None
+    # The system's fonts cover Japanese and Korean too; the course's covers common Chinese only.
+    return _shipped_cjk_font(shipped)
 
 
 def tick_families(labels, finder=None) -> list[str] | None:

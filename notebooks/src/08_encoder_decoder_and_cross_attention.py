@@ -533,8 +533,8 @@ for bad in ("the 5th of Décember 2026", "", "the fifth of December, 2026 " * 3)
 # - Cross-attention maps read as alignments: the year's digits read the year, the month's read the
 #   month word. They show where the decoder read, not everything it computed.
 #
-# **Next** (planned, not yet written): lesson 09 will look inside and beyond: the ecosystem's
-# GPT-2, the arithmetic of scale, and induction heads.
+# **Next:** lesson 09 looks inside and beyond: the ecosystem's GPT-2, the arithmetic of scale,
+# and induction heads.
 #
 # ## References
 #

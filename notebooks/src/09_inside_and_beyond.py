@@ -616,7 +616,7 @@ plot_head_scores({k: play_scores[k] for k in ("previous token", "induction")},
 # - Attention weights show where a head reads, not whether the model needs it: test with
 #   interventions.
 #
-# **Next:** lesson 10 (planned) trains the course's GPT on Tang poems and on your own text.
+# **Next:** lesson 10, the capstone, trains the course's GPT on Tang poems and on your own text.
 #
 # ## References
 #

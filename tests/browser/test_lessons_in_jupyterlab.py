@@ -39,7 +39,10 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 TIMEOUT_MS = int(os.environ.get("LLMLAB_BROWSER_TIMEOUT_S", "900")) * 1000  # one run-all
-BAD_TEXT = ("Error displaying widget", "Loading widget", "Model not found", "Traceback")
+# The last two are matplotlib's and llmlab's warnings for characters drawn as empty boxes: CJK
+# labels (lessons 01 and 10) must find a font, the course's own (data/fonts/) if no other.
+BAD_TEXT = ("Error displaying widget", "Loading widget", "Model not found", "Traceback",
+            "missing from font", "show as empty boxes")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -84,6 +87,9 @@ MANIFEST: dict[str, Interaction | None] = {
         "explorer", "source", "type", "the 1st of june 1999", text="the 1st of june 1999"),
     # lesson 09's AttentionExplorer on Hugging Face's attention: choose the first query character.
     "09_inside_and_beyond": Interaction("explorer", "query", "select", 0, option=0),
+    # lesson 10's AttentionExplorer on a Chinese poem: choose the first query character; the
+    # labels are drawn with the course's CJK font (checked for empty boxes below).
+    "10_your_own_gpt": Interaction("explorer", "query", "select", 0, option=0),
 }
 
 # ---------------------------------------------------------------------------------------------
