@@ -9,8 +9,10 @@ returns the mean weight a head puts on the keys its pattern names, averaged over
     same token       earlier keys j < i holding the query's own token
     induction        keys j < i right after an earlier copy of the query's token (ids[j-1] == ids[i])
 
-and two scores to look further: offset_score(attention, k), the weight on the token k back, and
-token_score(attention, ids, token_id), the weight on every key holding one token (e.g. newline).
+and three scores to look further: offset_score(attention, k), the weight on the token k back,
+token_score(attention, ids, token_id), the weight on every key holding one token (e.g. newline),
+and last_token_score(attention, ids, token_ids), the weight on the latest earlier key holding one
+of several tokens (e.g. the mark that began the current line).
 
 Row 0 is left out of the position scores: under a causal mask its only key is itself, so it says
 nothing about the head. A score of 1.0 means the head does exactly that; a head spreading its
@@ -25,7 +27,8 @@ import torch
 from llmlab._validate_input import as_id_tensor, as_int
 
 __all__ = ["SCORE_NAMES", "previous_token_score", "self_score", "first_token_score",
-           "same_token_score", "induction_score", "offset_score", "token_score", "head_scores",
+           "same_token_score", "induction_score", "offset_score", "token_score", "last_token_score",
+           "head_scores",
            "chance_scores", "top_heads"]
 
 SCORE_NAMES = ("previous token", "same token", "first token", "self", "induction")
@@ -138,6 +141,29 @@ def token_score(attention, ids, token_id: int) -> torch.Tensor:
     seen = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()  # key j <= query i
     holds = (ids == token_id)[..., None, :].expand(*ids.shape[:-1], T, T)  # (..., T, T) by key
     return _score_on_keys(attention, holds & seen, f"token {token_id} in view")
+
+
+def last_token_score(attention, ids, token_ids) -> torch.Tensor:
+    """(..., T, T) -> (...): mean weight on the most recent earlier key holding one of token_ids.
+
+    E.g. token_ids = the ids of "\n" and the line-ending marks: a head that looks back to where
+    the current line began, which tells the model how far into the line it is. Only queries
+    with such a key before them count.
+    """
+    attention = _check_attention(attention)
+    ids = _check_ids(ids, attention)
+    wanted = torch.tensor([as_int(t, "token_ids[]", 0) for t in token_ids], device=ids.device)
+    if wanted.numel() == 0:
+        raise ValueError("token_ids is empty: give the ids of the tokens to look back to")
+    T = ids.shape[-1]
+    positions = torch.arange(T, device=ids.device)
+    holds = torch.isin(ids, wanted)  # (..., T)
+    # For each query i, the latest j < i holding one of them: a running maximum of marked positions.
+    marked = torch.where(holds, positions, torch.full_like(positions, -1))  # (..., T)
+    latest = torch.cummax(marked, dim=-1).values  # (..., T): latest marked j <= i
+    before = torch.cat([torch.full_like(latest[..., :1], -1), latest[..., :-1]], dim=-1)  # j < i
+    keys = positions == before[..., :, None]  # (..., T, T): key j is that latest mark
+    return _score_on_keys(attention, keys, "one of token_ids before it")
 
 
 def induction_score(attention, ids) -> torch.Tensor:

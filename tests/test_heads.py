@@ -216,3 +216,30 @@ def test_ids_as_text_are_refused():
         same_token_score(PATTERNS["self"], "abc")
     with pytest.raises(TypeError, match="encode the text"):
         chance_scores("abc")
+
+
+def test_last_token_score_finds_the_latest_earlier_mark_and_nothing_else():
+    from llmlab.heads import last_token_score
+    ids = torch.tensor([0, 5, 5, 1, 5, 5, 1, 5])  # marks 0 and 1 start "lines"
+    T = len(ids)
+    latest = [0, 0, 0, 0, 3, 3, 3, 6]  # for query i >= 1: the latest mark at j < i
+    line_start = torch.zeros(T, T)
+    line_start[0, 0] = 1.0
+    for i in range(1, T):
+        line_start[i, latest[i]] = 1.0
+    assert last_token_score(line_start, ids, [0, 1]).item() == pytest.approx(1.0)
+    # One step off (the mark itself at query 3 and 6, or the previous token) scores less.
+    previous = torch.zeros(T, T)
+    previous[0, 0] = 1.0
+    previous[torch.arange(1, T), torch.arange(T - 1)] = 1.0
+    assert last_token_score(previous, ids, [0, 1]).item() == pytest.approx(3 / 7)  # rows 1, 4, 7
+    # Only mark 1: queries 1-3 have none before them and are left out; 4-7 all find it.
+    assert last_token_score(line_start, ids, [1]).item() == pytest.approx(1.0)
+    # Only mark 0: its latest copy is position 0 for every query, so rows 4-7 miss.
+    assert last_token_score(line_start, ids, [0]).item() == pytest.approx(3 / 7)
+    batch = torch.stack([line_start, previous])[:, None]  # (B=2, H=1, T, T)
+    assert last_token_score(batch, torch.stack([ids, ids]), [0, 1]).shape == (2, 1)
+    with pytest.raises(ValueError, match="token_ids is empty"):
+        last_token_score(line_start, ids, [])
+    with pytest.raises(ValueError, match="no query with one of token_ids"):
+        last_token_score(line_start, ids, [9])

@@ -127,3 +127,33 @@ def test_the_english_base_model_matches_its_readme_and_reads_any_text():
                          seed=cfg["seed"])
     assert math.isclose(loss, saved.history[-1]["val_loss"], abs_tol=2e-3)
     assert f"{saved.history[-1]['val_loss']:.3f}" == "3.669"
+
+
+def test_the_poem_model_matches_its_readme_and_scores_on_the_held_out_poems():
+    import math
+
+    from llmlab.checkpoint import load_checkpoint
+    from llmlab.poems import FORM7, load_quatrains, poems_text, split_poems
+    model, tok = load_pretrained("tang5_char")
+    assert not model.training and isinstance(tok, CharTokenizer)
+    assert tok.vocab_size == model.config.vocab_size == 5186
+    assert model.num_parameters(non_embedding=False) == 1_455_488
+    cfg = model.config
+    assert (cfg.norm, cfg.mlp, cfg.positions, cfg.bias, cfg.tie_weights) == (
+        "rmsnorm", "swiglu", "rope", False, True)
+    readme = (Path(__file__).resolve().parent.parent / "data/pretrained/README.md").read_text()
+    assert "1,455,488 parameters" in readme and "validation **5.725**" in readme
+    saved = load_checkpoint(pretrained_files("tang5_char")[0])
+    assert saved.extra["data"]["corpus"] == "tang7_quatrains,tang5_train"
+    assert saved.extra["data"]["val_corpus"] == "tang5_val"
+    assert f"{saved.history[-1]['val_loss']:.3f}" == "5.725"
+    train, val = split_poems(load_quatrains())
+    seven = load_quatrains("tang7_simplified", FORM7)
+    # The vocabulary is exactly the characters of what it read and was validated on.
+    assert set(tok.vocab) == set(poems_text(seven) + "\n\n" + poems_text(train) + poems_text(val))
+    val_ids = torch.tensor(tok.encode(poems_text(val)))
+    c = saved.train_config
+    loss = estimate_loss(model, val_ids, c["batch_size"], c["block_size"], c["eval_steps"],
+                         seed=c["seed"])
+    assert math.isclose(loss, saved.history[-1]["val_loss"], abs_tol=2e-3)
+    assert loss < 6.0  # far below the unigram baseline's 6.63 (lesson 10) and ln(5186) = 8.55

@@ -44,10 +44,10 @@ from llmlab import checks
 from llmlab.checkpoint import load_checkpoint
 from llmlab.data import load_text, read_text_file, train_val_split
 from llmlab.gpt import GPT, GPTConfig
-from llmlab.heads import chance_scores, offset_score
+from llmlab.heads import last_token_score, offset_score
 from llmlab.lm import CountBigram
 from llmlab.poems import (FORM, FORM7, bytes_per_char, bytes_per_token, copied_poems, form_rate,
-                          generate_poems, memorised_lines, parse_quatrains, poem_lines,
+                          generate_poems, is_well_formed, memorised_lines, parse_quatrains, poem_lines,
                           poems_text, show_poem, split_poems)
 from llmlab.pretrained import load_pretrained, pretrained_files
 from llmlab.tokenizers import BPETokenizer, CharTokenizer
@@ -209,14 +209,17 @@ run = train(model, train_ids, val_ids,
             TrainConfig(max_steps=POEM_STEPS, batch_size=16, block_size=50, lr=2e-3, min_lr=2e-4,
                         warmup_steps=30, eval_interval=max(POEM_STEPS // 5, 1), eval_steps=10,
                         device="cpu"))
-last = run.history[-1]
-print(f"after {run.step} steps: train loss {last['train_loss']:.3f}, validation {last['val_loss']:.3f}")
-plot_history(run.history, step_losses=run.step_losses, title="A poem GPT, trained here");
+last, best = run.history[-1], min(run.history, key=lambda row: row["val_loss"])
+print(f"after {run.step} steps: train loss {last['train_loss']:.3f}, validation {last['val_loss']:.3f} "
+      f"(lowest: {best['val_loss']:.3f} at step {best['step']})")
+plot_history(run.history, step_losses=run.step_losses, title="A poem GPT, trained here")
 
 # %% [markdown]
-# Validation loss falls, then turns up while the training loss keeps falling: the model has begun
-# to learn the training poems by heart. With 3,339 poems that happens within a few hundred steps.
-# Is the model any good? Compare it with two counting baselines (lesson 02) on the same
+# The training loss falls fast; the validation loss falls less and less, and the gap between
+# them grows: more and more of what the model learns about these 3,339 poems does not carry over
+# to new ones. Run longer and the validation loss turns up: with 32 sequences of 75 characters a
+# step, the same model was best at step 300 (5.92) and at 6.56 by step 1,200
+# (`data/pretrained/README.md` records that run). Is the model any good? Compare it with two counting baselines (lesson 02) on the same
 # validation poems: the character frequencies alone (unigram), and the pair counts (bigram). Loss
 # is in nats per character; $\ln 3647 = 8.20$ would be a uniform guess.
 
@@ -227,13 +230,21 @@ bigram = CountBigram.fit(train_ids, char_tok.vocab_size, smoothing=0.1)
 here_val = estimate_loss(model, val_ids, batch_size=16, block_size=50, eval_steps=50)
 print(f"unigram {unigram_loss:.3f}, bigram {bigram.loss(val_ids):.3f}, "
       f"the GPT trained here {here_val:.3f} nats per character")
+pairs = len(set(zip(train_ids[:-1].tolist(), train_ids[1:].tolist())))
+print(f"the bigram saw {pairs:,} different pairs, of {char_tok.vocab_size ** 2:,} possible")
 
 # %% [markdown]
-# The GPT beats both, but the way to a better poem model is not more steps on the same 80
-# thousand characters: it is more text. The model that ships with the course was also trained on
+# The GPT beats both. The bigram is even worse than the unigram: it has seen only a few of the
+# possible pairs, once or twice each, so most pairs in new poems are ones it never saw, and its
+# smoothing spreads their probability over 3,647 characters. With so little text, counting pairs
+# does not pay; the GPT shares what it learns between similar characters.
+#
+# The way to a better poem model is not more steps on the same 80 thousand characters: it is
+# more text. The model that ships with the course was also trained on
 # the 10,265 **seven-character** quatrains of the corpus, four times as much text in the same
 # language, and validated on the same 371 five-character poems (`data/pretrained/README.md` gives
-# the command; the `--val-corpus` flag keeps the validation poems out of training):
+# the command; the `--val-corpus` flag keeps the validation poems out of training). Its steps
+# are batches of 32 sequences, twice the ones above, so compare the curves by their levels:
 
 # %%
 shipped, poem_tok = load_pretrained("tang5_char")
@@ -246,13 +257,18 @@ print(f"trained on: {record.extra['data']['corpus']}; {record.step} steps; "
       f"{shipped.num_parameters(non_embedding=False):,} parameters, "
       f"{poem_tok.vocab_size:,} characters in its vocabulary")
 print(f"validation loss on the same 371 poems: {shipped_val:.3f} (trained here: {here_val:.3f})")
+print(f"its last training loss {record.history[-1]['train_loss']:.3f}, validation "
+      f"{record.history[-1]['val_loss']:.3f} (as measured during its training)")
 plot_metric({"trained here: 5-character poems": run.history,
              "shipped: 7- and 5-character poems": record.history}, "val_loss",
-            ylabel="validation loss (nats per character)");
+            ylabel="validation loss (nats per character)")
 
 # %% [markdown]
-# More text helps twice: the loss goes lower, and it is still falling at the end instead of
-# turning up, because the model has too much to learn to memorise it all.
+# More text goes further: the shipped model's validation loss drops below the one trained here
+# and then holds steady over thousands of steps. Seven-character poems are not the form we want,
+# but they are the same language, the same imagery and the same craft; the model carries that
+# over to the five-character poems it is validated on, as a pretrained model carries English
+# to reviews in lesson 07.
 #
 # ## 4. Sampling poems, and forcing the form
 #
@@ -264,13 +280,20 @@ plot_metric({"trained here: 5-character poems": run.history,
 free = generate_poems(shipped, poem_tok, 200, torch.Generator().manual_seed(0),
                       temperature=0.8, constrained=False)
 print(f"well formed without help: {form_rate(free):.0%} of {len(free)}")
-bad = [p for p in free if p not in [q for q in free if form_rate([q]) == 1]]
+bad = [p for p in free if not is_well_formed(p)]
+seven_char_start = sum(len(p) > 7 and p[7] == "，" for p in bad)
+print(f"of the {len(bad)} that are not, {seven_char_start} start a seven-character line, e.g. "
+      "(cut off after 25 characters):")
 for poem in bad[:3]:
     print(f"  {poem!r}")
 
 # %% [markdown]
-# Most come out right, but not all: the model also learned seven-character poems, and sometimes
-# it starts one, or loses count. **Constrained decoding** fixes the form without retraining: at
+# Only about one in five. The model read three times as many seven-character poems as
+# five-character ones, and nothing in a poem's first characters says which form it is: most of
+# the time it writes seven characters before the first mark, the form it saw most. (Sampling
+# stops after 25 characters, one past the five-character form, so those are cut off.)
+# Retraining on five-character poems alone would fix the form but lose the extra text.
+# **Constrained decoding** fixes the form without retraining: at
 # each position, before sampling, set the logits of every token the form does not allow to
 # $-\infty$, so softmax gives them probability 0 and the allowed ones share the rest. The idea is
 # old (it is how grammars constrain parsers and speech recognisers) and is how today's LLM
@@ -321,11 +344,12 @@ for name, where in slots.items():
 print("\n\n".join(show_poem(p) for p in forced[:3]))
 
 # %% [markdown]
-# At the character slots the mask hardly ever had to act; almost all of its work is at the marks
-# and at the end, where a model that also knows seven-character lines wants to go on. That is the
-# honest limit of constrained decoding: it guarantees the shape, not the quality. Where the model
-# wanted something else, it now samples from what little probability it had left for the allowed
-# tokens, which the model itself finds unlikely. Sampling stays *locally* faithful to the model,
+# At the character slots and the end the mask had nothing to do. Almost all of its work is at the
+# first "，" of each couplet, where the model wanted to go on to seven characters about half the
+# time; once a couplet has a five-character first line, the model writes the "。" by itself. That
+# is constrained decoding's strength and its limit: it guarantees the shape, not the quality.
+# Where the model wanted something else, it samples from what probability it had left for the
+# allowed tokens, a continuation the model itself found less likely. Sampling stays *locally* faithful to the model,
 # one token at a time; it does not search for the best well-formed poem.
 #
 # ## 5. Is it writing, or remembering?
@@ -360,7 +384,7 @@ seven = load_text("tang7_simplified")
 training_set = train_poems + parse_quatrains(seven, form=FORM7)[0]  # all the shipped model read
 print(f"held-out Tang poems: {memorised_lines(val_poems, training_set):.1%} of their lines "
       f"occur in the training poems, {copied_poems(val_poems, training_set):.1%} whole poems")
-for temperature in (0.5, 0.8, 1.0):
+for temperature in (0.3, 0.8, 1.0):
     sample = generate_poems(shipped, poem_tok, 200, torch.Generator().manual_seed(1),
                             temperature=temperature)
     print(f"model at temperature {temperature}: {memorised_lines(sample, training_set):.1%} of "
@@ -368,33 +392,41 @@ for temperature in (0.5, 0.8, 1.0):
           f"{len(set(sample))} different poems in 200")
 
 # %% [markdown]
-# At low temperature the model leans on the lines it has seen most; at 1.0 it copies about as
-# often as a Tang poet quoting a stock phrase, and it rarely reproduces a whole poem. A line
-# match is a blunt measure: a new line can still be a near copy (one character changed), and an
-# exact match of five characters can be a common phrase, not memorisation.
+# The held-out poems share no line with the training poems: Tang poets did not repeat each other
+# word for word (the corpus was also cleaned of repeated poems). The model copies a few lines at
+# low temperature, where it keeps to the most probable characters, and next to none at 0.8 or
+# 1.0. It writes new lines because it cannot do otherwise: a model that had learned its training
+# text by heart would have a training loss near 0, and this one's is above 4 nats per character.
+# Small models on large corpora invent; memorisation grows with model size, with repetition in
+# the data and with passes over it (Carlini et al., 2023). A line match is also a blunt measure:
+# a new line can be a near copy (one character changed), and a common five-character phrase can
+# match without any memorising.
 #
-# ## 6. Looking inside: attention on a poem
+# ## 6. Looking inside: how does it count to five?
 #
-# Quatrains are built in parallel: the second line often answers the first slot by slot
-# (白日 / 黄河, *white sun* / *Yellow River*). Does any head look from a character to the
-# character at the same slot of the line before, six positions back (five characters and a mark)?
-# `offset_score(attention, 6)` (lesson 06) measures the weight on the token six back; compare each
-# head with a head that spreads its weight evenly.
+# The model never sees a slot number: rotary positions (lesson 09) tell a head only how far apart
+# two tokens are. Yet it puts the marks in the right places. Quatrains are also built in
+# parallel, the second line answering the first slot by slot (白日 / 黄河, *white sun* / *Yellow
+# River*), so a first guess: a head that looks from each character to the same slot of the line
+# before, six positions back (five characters and a mark). `offset_score(attention, 6)` (lesson 06)
+# measures the weight on the token six back, per head, on the 371 held-out poems; compare it with
+# a head that spreads its weight evenly over what it may see.
 
 # %%
-probe_ids = torch.tensor([poem_tok.encode("\n" + p) for p in val_poems[:64]])  # (64, 25)
+probe_ids = torch.tensor([poem_tok.encode("\n" + p) for p in val_poems])  # (371, 25)
 with torch.no_grad():
-    attention = shipped(probe_ids, return_attention=True).attention  # (L, 64, H, 25, 25)
-six_back = offset_score(attention, 6).mean(1)  # (L, H): averaged over the 64 poems
-even = offset_score(torch.ones(25, 25).tril() / torch.arange(1, 26)[:, None], 6).item()
+    attention = shipped(probe_ids, return_attention=True).attention  # (L, 371, H, 25, 25)
+uniform = torch.ones(25, 25).tril() / torch.arange(1, 26)[:, None]  # (25, 25): an even head
+six_back = offset_score(attention, 6).mean(1)  # (L, H): averaged over the poems
 layer, head = divmod(six_back.argmax().item(), six_back.shape[1])
-print("weight on the token six back, per layer (rows) and head (columns):")
+print("weight on the token six back, in %, per layer (rows) and head (columns):")
 print((six_back * 100).round().int())
 print(f"strongest: layer {layer}, head {head}: {six_back[layer, head]:.2f} "
-      f"(a head spreading its weight evenly: {even:.2f})")
+      f"(an even head: {offset_score(uniform, 6).item():.2f})")
 
 # %% [markdown]
-# The map of that head on Wang Zhihuan's poem, first as a static figure (for print), then in the
+# One head stands out at about three times the even share. A score is a hypothesis, though; look
+# at the head itself, on Wang Zhihuan's poem, first as a static figure (for print), then in the
 # explorer, where you can move between layers, heads and query characters. The character labels
 # need a Chinese font: the course ships one (`data/fonts/`, a subset of Noto Sans CJK), which
 # matplotlib uses when your system has none.
@@ -404,11 +436,69 @@ famous_ids = torch.tensor([poem_tok.encode("\n" + famous)])  # (1, 25)
 with torch.no_grad():
     famous_attention = shipped(famous_ids, return_attention=True).attention[:, 0]  # (L, H, 25, 25)
 labels = list("\n" + famous)  # one token per character
-plot_attention(famous_attention, labels, layer=layer, head=head);
+plot_attention(famous_attention, labels, layer=layer, head=head)
 
 # %%
 explorer = AttentionExplorer(famous_attention, labels)
 explorer
+
+# %% [markdown]
+# It does not look six back. Every character of a line looks at one key: the mark that ended the
+# line before (or the `"\n"` before the first line), the line's start. From the mark that closes
+# a line, that key is exactly six back, which is why the guess scored at all. A head that
+# always finds the line's start tells the model how far into the line it is: the distance to
+# that key, which rotary positions encode, is the slot number. Measure the new hypothesis for
+# every head with `last_token_score`, the weight on the latest earlier mark:
+
+# %%
+marks = [poem_tok.encode(m)[0] for m in "\n，。"]
+line_start = last_token_score(attention, probe_ids, marks).mean(1)  # (L, H)
+print("weight on the line's start, in %:")
+print((line_start * 100).round().int())
+print(f"an even head: {last_token_score(uniform, probe_ids[0], marks).item():.2f}")
+starters = [(l, h) for l in range(line_start.shape[0]) for h in range(line_start.shape[1])
+            if line_start[l, h] > 0.5]
+print("heads above 0.5:", starters)
+
+# %% [markdown]
+# Several heads in the upper layers do it. Weights show where heads look, not whether the model
+# needs them (lesson 09), so switch them off together (`ablate_heads`, lesson 09) and measure the
+# loss on the held-out poems at the marks and the end, and at the characters; as a control, switch
+# off as many other heads, chosen at random:
+
+# %%
+import random  # noqa: E402
+
+from llmlab.induction import ablate_heads  # noqa: E402
+
+slot_ids = torch.tensor([poem_tok.encode("\n" + p + "\n") for p in val_poems])  # (371, 26)
+at_marks = torch.tensor([5, 11, 17, 23, 24])  # the positions whose next token is a mark or "\n"
+at_chars = torch.tensor([i for i in range(25) if i not in at_marks])
+
+
+def slot_losses(model):
+    """Mean loss (nats) where the form puts a mark or the end, and where it puts a character."""
+    with torch.no_grad():
+        logp = model(slot_ids[:, :-1]).logits.log_softmax(-1)  # (371, 25, V)
+    nll = -logp.gather(-1, slot_ids[:, 1:, None])[..., 0]  # (371, 25)
+    return nll[:, at_marks].mean().item(), nll[:, at_chars].mean().item()
+
+
+others = [(l, h) for l in range(4) for h in range(4) if (l, h) not in starters]
+for name, heads in [("none", []), ("the line-start heads", starters)] + [
+        (f"{len(starters)} random others", random.Random(seed).sample(others, len(starters)))
+        for seed in range(3)]:
+    with ablate_heads(shipped, heads):
+        marks_loss, chars_loss = slot_losses(shipped)
+    print(f"switched off: {name:<22} loss at the marks {marks_loss:.2f}, "
+          f"at the characters {chars_loss:.2f}")
+
+# %% [markdown]
+# Without the line-start heads the model loses track of the form: its loss where a mark belongs
+# rises several times over, while the characters hardly change. Random heads of the same number
+# cost less, though not always nothing: a layer-0 or layer-1 head can be what a line-start head
+# reads from. So the model counts to five by looking back to where the line began, a mechanism
+# found with a score, checked on the map, and tested by switching it off.
 
 # %% [markdown]
 # ## 7. Your turn: your own text
