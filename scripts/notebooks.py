@@ -3,6 +3,8 @@
     python scripts/notebooks.py build [NAME ...]   # notebooks/src/*.py -> notebooks/*.ipynb, executed (full mode)
     python scripts/notebooks.py check              # fail if a notebook's cells differ from its source
     python scripts/notebooks.py time               # run every notebook in full and quick mode, update README table
+    python scripts/notebooks.py student DIR [NAME ...]    # the versions to hand out: exercises empty, no outputs
+    python scripts/notebooks.py solutions DIR [NAME ...]  # every exercise solved (add --execute to run them)
 
 Sources use the "percent" format: a line `# %%` starts a code cell, `# %% [markdown]` a markdown
 cell whose lines start with `# `. Cell ids are derived from the notebook name and position, so
@@ -123,6 +125,22 @@ def cmd_check() -> int:
     return 1 if bad else 0
 
 
+def cmd_version(kind: str, folder: Path, names: list[str], run: bool) -> None:
+    """Write the student or the solution version of each lesson into folder (made from its source)."""
+    sys.path.insert(0, str(ROOT))
+    from llmlab.classroom import solution_version, student_version
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in sources(names):
+        nb = make_notebook(src)
+        nb = student_version(nb) if kind == "student" else solution_version(nb, src.stem, ROOT)
+        if run:
+            execute(nb, quick=os.environ.get("LLMLAB_QUICK") == "1")
+        target = folder / f"{src.stem}.ipynb"
+        nbformat.write(nb, target)
+        print(f"wrote {target}")
+
+
 def hardware() -> str:
     """A one-line description of this machine's CPU."""
     from llmlab import cpu_name
@@ -159,10 +177,17 @@ def cmd_time(names: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["build", "check", "time"])
-    parser.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 01 02 (default: all)")
+    parser.add_argument("command", choices=["build", "check", "time", "student", "solutions"])
+    parser.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 01 02 (default: "
+                        "all); for student and solutions, the output folder first")
+    parser.add_argument("--execute", action="store_true", help="student/solutions: also run each "
+                        "version (quick mode with LLMLAB_QUICK=1), so a reader sees its outputs")
     args = parser.parse_args()
-    if args.command == "build":
+    if args.command in ("student", "solutions"):
+        if not args.names:
+            parser.error(f"{args.command} needs an output folder, e.g. handout/")
+        cmd_version(args.command, Path(args.names[0]), args.names[1:], args.execute)
+    elif args.command == "build":
         cmd_build(args.names)
     elif args.command == "check":
         return cmd_check()

@@ -20,8 +20,12 @@ def _not_attempted(*args):
 @pytest.mark.parametrize("attempt", range(5))  # fresh random characters each time
 def test_utf8_accepts_the_solution_and_encode(attempt):
     assert checks.check_utf8_bytes(solution.utf8_bytes).passed
-    assert checks.check_utf8_bytes(lambda ch: list(ch.encode("utf-8"))).passed
-    assert checks.check_utf8_bytes(lambda ch: ch.encode("utf-8")).passed  # bytes iterate as ints
+    # Deliberately bypassing the exercise still works: bytes iterate as ints.
+    assert checks.check_utf8_bytes(lambda ch: str(ch).encode("utf-8")).passed
+
+
+def test_utf8_the_shortcut_the_exercise_forbids_is_named():
+    fails_with(checks.check_utf8_bytes, lambda ch: list(ch.encode("utf-8")), ["from ord(ch)"])
 
 
 def _three_bytes_only(ch):
@@ -33,7 +37,7 @@ def _three_bytes_only(ch):
 
 
 def _no_continuation_marker(ch):
-    return [b & 0x3F if i else b for i, b in enumerate(ch.encode("utf-8"))]
+    return [b & 0x3F if i else b for i, b in enumerate(str(ch).encode("utf-8"))]
 
 
 def _off_by_one_edge(ch):
@@ -41,11 +45,11 @@ def _off_by_one_edge(ch):
     cp = ord(ch)
     if cp <= 0x800 and cp >= 0x80:
         return [0xC0 | (cp >> 6) & 0x3F, 0x80 | cp & 0x3F]
-    return list(ch.encode("utf-8"))
+    return list(str(ch).encode("utf-8"))
 
 
 def _wrong_lead(ch):
-    data = list(ch.encode("utf-8"))
+    data = list(str(ch).encode("utf-8"))
     if len(data) == 3:
         data[0] = 0xC0 | (ord(ch) >> 12)  # the 2-byte marker on a 3-byte character
     return data
@@ -55,13 +59,15 @@ def _wrong_lead(ch):
     (_three_bytes_only, ["byte(s)", "limits of your if/elif"]),
     (_no_continuation_marker, ["0b10", "continuation"]),
     (_off_by_one_edge, ["needs 3 byte(s)", "< or <="]),
+    (lambda ch: [(0xE0 + ord(ch)) >> 12, 0x80 | ord(ch) >> 6 & 0x3F, 0x80 | ord(ch) & 0x3F]
+     if 0x800 <= ord(ch) < 0x10000 else list(str(ch).encode("utf-8")), ["binds more tightly"]),
     (_wrong_lead, ["lead byte", "0b1110xxxx"]),
     (lambda ch: [ord(ch)], ["byte"]),
-    (lambda ch: ch.encode("utf-8").hex(), ["list of byte values"]),
-    (lambda ch: len(ch.encode("utf-8")), ["list of byte values"]),
+    (lambda ch: str(ch).encode("utf-8").hex(), ["list of byte values"]),
+    (lambda ch: len(str(ch).encode("utf-8")), ["list of byte values"]),
     (lambda ch: None, ["forget a `return`"]),
-    (lambda ch: [str(b) for b in ch.encode("utf-8")], ["return ints"]),
-    (lambda ch: list(ch.encode("utf-16-le")), ["UTF-8 gives"]),
+    (lambda ch: [str(b) for b in str(ch).encode("utf-8")], ["return ints"]),
+    (lambda ch: list(str(ch).encode("utf-16-le")), ["UTF-8 gives"]),
     (_not_attempted, ["NotImplementedError"]),
 ])
 def test_utf8_names_the_mistake(answer, words):
@@ -70,7 +76,7 @@ def test_utf8_names_the_mistake(answer, words):
 
 def test_utf8_a_code_point_left_whole_in_the_lead_byte_is_caught():
     def whole_code_point(ch):
-        return [ord(ch)] + [0x80] * (len(ch.encode("utf-8")) - 1)
+        return [ord(ch)] + [0x80] * (len(str(ch).encode("utf-8")) - 1)
     verdict = checks.check_utf8_bytes(whole_code_point)
     assert not verdict.passed
     assert "too big" in verdict.message or "lead byte" in verdict.message, verdict.message
@@ -110,13 +116,25 @@ def _nothing_at_the_end(vocab, position):
     return mask if position < 24 else torch.zeros(len(vocab), dtype=torch.bool)
 
 
+def _unicode_block_only(vocab, position):
+    """A beginner's CJK test: the main block only, so Extension A and B are forbidden."""
+    slot = (FORM + "\n")[position]
+    if slot == "H":
+        return torch.tensor(["\u4e00" <= t <= "\u9fff" for t in vocab])
+    return torch.tensor([t == slot for t in vocab])
+
+
+def _form_only(vocab, position):
+    return torch.tensor([is_cjk(t) if FORM[position] == "H" else t == FORM[position] for t in vocab])
+
+
 def _sorts_vocab(vocab, position):
     vocab.sort()
     return solution.form_mask(vocab, position)
 
 
 @pytest.mark.parametrize("answer, words", [
-    (_shifted, ["the one for position", "count from"]),
+    (_shifted, ["neighbouring position", "count from"]),
     (_newline_everywhere, ["'\\n' inside the poem"]),
     (_ascii_comma_too, ["full-width", "ASCII"]),
     (_anything_but_punctuation, ["CJK characters only", "is_cjk"]),
@@ -125,7 +143,9 @@ def _sorts_vocab(vocab, position):
     (lambda v, p: solution.form_mask(v, p).float(), ["dtype", "bools"]),
     (lambda v, p: solution.form_mask(v, p)[:, None], ["one entry per token"]),
     (lambda v, p: ~solution.form_mask(v, p), ["position"]),
-    (_sorts_vocab, ["changed its input `vocab`"]),
+    (_sorts_vocab, ["changed its input `vocab`", ".sort()"]),
+    (_unicode_block_only, ["U+4E00-U+9FFF", "is_cjk"]),
+    (_form_only, ["IndexError", "(FORM + '\\n')[position]"]),
     (lambda v, p: None, ["forget a `return`"]),
     (_not_attempted, ["NotImplementedError"]),
 ])
@@ -139,6 +159,11 @@ def test_form_mask_names_the_mistake(answer, words):
 def test_memorised_share_accepts_the_solution_and_the_package(attempt):
     assert checks.check_memorised_share(solution.memorised_share).passed
     assert checks.check_memorised_share(memorised_lines).passed
+
+
+def test_memorised_share_accepts_a_float32_tensor_answer():
+    # .item() of a float32 share differs from the float64 one in the 8th digit: still right.
+    assert checks.check_memorised_share(lambda p, t: torch.tensor(memorised_lines(p, t))).passed
 
 
 def test_a_copied_line_scores_one_and_an_unseen_one_zero():
@@ -185,7 +210,8 @@ def _sorts_poems(poems, training):
     (_distinct_lines, ["distinct line"]),
     (_substring_search, ["inside a longer line"]),
     (_per_poem, ["number of lines"]),
-    (_sorts_poems, ["changed its input `poems`"]),
+    (_sorts_poems, ["changed its input `poems`", ".sort()"]),
+    (lambda p, t: round(memorised_lines(p, t), 2), ["do not round"]),
     (lambda p, t: str(memorised_lines(p, t)), ["a number from 0 to 1"]),
     (lambda p, t: 0.5, ["the share is"]),
     (lambda p, t: None, ["forget a `return`"]),

@@ -87,8 +87,9 @@ def call_safely(exercise: str, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs), None
     except NotImplementedError:
-        return None, failed(exercise, "the function still raises NotImplementedError: "
-                                      "replace that line with your implementation.")
+        return None, failed(exercise, "not attempted yet: the function still raises "
+                                      "NotImplementedError. Replace that line with your "
+                                      "implementation, then run the cell again.")
     except Exception as exc:  # a wrong answer must never crash into the learner's face
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return None, failed(exercise, f"your function raised {type(exc).__name__}: {exc} "
@@ -150,6 +151,11 @@ def unchanged(exercise: str, originals: dict, now: dict) -> Verdict | None:
     for name, before in originals.items():
         after = now[name]
         same = torch.equal(before, after) if isinstance(before, torch.Tensor) else before == after
+        if not same and isinstance(before, (list, dict, set)):
+            return failed(exercise, f"your function changed its input `{name}` in place (with "
+                                    "`.sort()`, `.append()`, `.pop()`, item assignment or `del`), "
+                                    "so the caller's data is spoiled. Work on a copy "
+                                    f"(`sorted({name})`, `list({name})`) or build a new one.")
         if not same:
             return failed(exercise, f"your function changed its input `{name}` in place (with "
                                     "`/=`, `-=`, `setdefault`, or a method ending in `_` such as "

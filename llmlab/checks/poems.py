@@ -25,6 +25,14 @@ _EDGES = [0x41, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFF, 0x10000]
 _EXAMPLES = "aZ7éßΩж月床，。€😀𠀋"  # a few every learner recognises, of every length
 
 
+class _NoEncode(str):
+    """A character that refuses .encode(): the exercise is to compute the bytes from ord(ch)."""
+
+    def encode(self, *args, **kwargs):
+        raise RuntimeError("this exercise computes the bytes from ord(ch) with the table, "
+                           "without ch.encode (use that only to test yourself)")
+
+
 def _utf8_cases(pick: random.Random) -> list[str]:
     """Characters of every length: the range edges, familiar ones, and random ones."""
     chars = [chr(c) for c in _EDGES] + pick.sample(_EXAMPLES, 6)
@@ -35,7 +43,7 @@ def _utf8_cases(pick: random.Random) -> list[str]:
                 c = pick.randint(lo, hi)
             chars.append(chr(c))
     pick.shuffle(chars)
-    return chars
+    return [_NoEncode(c) for c in chars]
 
 
 def _utf8_hint(ch: str, got: list[int], want: list[int]) -> str:
@@ -50,6 +58,11 @@ def _utf8_hint(ch: str, got: list[int], want: list[int]) -> str:
         return ("a continuation byte lacks its 0b10 marker: each one is 0x80 + 6 bits of the "
                 "code point (0x80 | (cp >> shift) & 0x3F).")
     if got[0] != want[0]:
+        n = len(want)
+        marker = {2: 0xC0, 3: 0xE0, 4: 0xF0}.get(n, 0)
+        if n > 1 and got[0] == (marker + cp) >> (6 * (n - 1)):
+            return ("the lead byte is (marker + cp) >> shift: in Python `+` binds more tightly "
+                    "than `>>`, so write marker | (cp >> shift), with the parentheses.")
         markers = {2: "0b110xxxxx (0xC0 + the top 5 bits)", 3: "0b1110xxxx (0xE0 + the top 4 bits)",
                    4: "0b11110xxx (0xF0 + the top 3 bits)"}
         if len(want) == 1:
@@ -65,7 +78,7 @@ def check_utf8_bytes(utf8_fn) -> Verdict:
     """Check utf8_bytes(ch) -> the list of byte values (ints 0-255) of one character in UTF-8."""
     ex = "utf8_bytes(ch)"
     for ch in _utf8_cases(random.SystemRandom()):
-        want = list(ch.encode("utf-8"))
+        want = list(str(ch).encode("utf-8"))
         result, verdict = call_safely(ex, utf8_fn, ch)
         if verdict is not None:
             return verdict
@@ -90,7 +103,9 @@ def check_utf8_bytes(utf8_fn) -> Verdict:
 
 # --- exercise: the form mask ---------------------------------------------------------------------
 
-_OTHERS = list("，。？！、；：,.?!;: \nabcXYZ019")  # the form's marks, other marks, ASCII look-alikes
+# The form's marks, other marks, ASCII look-alikes, kana and a full-width letter (not ideographs),
+# and ideographs outside U+4E00-U+9FFF (Extension A: 㑹 㒿, Extension B: 𠀋), which count as CJK.
+_OTHERS = list("，。？！、；：,.?!;: \nabcXYZ019のアＡ") + ["㑹", "㒿", "𠀋"]
 
 
 def _mask_cases(pick: random.Random):
@@ -114,10 +129,12 @@ def _mask_hint(vocab, position, got: torch.Tensor, want: torch.Tensor) -> str:
     extra = [vocab[i] for i in range(len(vocab)) if got[i] and not want[i]]
     missing = [vocab[i] for i in range(len(vocab)) if want[i] and not got[i]]
     slot = (FORM + "\n")[position]
-    for shift in (-1, 1):
-        if 0 <= position + shift <= POEM_LEN and torch.equal(got, _reference_mask(vocab, position + shift)):
-            return (f"your mask is the one for position {position + shift}: positions count from "
-                    f"0, and FORM[{position}] is {slot!r}. Use (FORM + '\\n')[position].")
+    near = [position + d for d in (-1, 1) if 0 <= position + d <= POEM_LEN
+            and torch.equal(got, _reference_mask(vocab, position + d))]
+    if near:
+        return (f"your mask is the one for a neighbouring position ({' or '.join(map(str, near))}): "
+                f"positions count from 0, and FORM[{position}] is {slot!r}. Use "
+                "(FORM + '\\n')[position].")
     if position == POEM_LEN:
         return (f"position {POEM_LEN} is just after the last '。': the poem must end there, so "
                 f"only '\\n' is allowed; you allowed {allowed}.")
@@ -127,7 +144,8 @@ def _mask_hint(vocab, position, got: torch.Tensor, want: torch.Tensor) -> str:
         return (f"a character slot allows CJK characters only (use is_cjk), but you also allowed "
                 f"{extra[:4]}.")
     if slot == "H":
-        return f"every CJK character is allowed in a character slot; you left out {missing[:4]}."
+        return (f"every CJK character is allowed in a character slot; you left out {missing[:4]} "
+                "(ideographs outside U+4E00-U+9FFF count too: use is_cjk).")
     ascii_twin = {"，": ",", "。": "."}[slot]
     if ascii_twin in extra:
         return (f"the form's {slot!r} is the full-width Chinese mark (U+{ord(slot):04X}), not "
@@ -145,6 +163,11 @@ def check_form_mask(mask_fn) -> Verdict:
         before = list(vocab)
         given = list(vocab)
         result, verdict = call_safely(ex, mask_fn, given, position)
+        if verdict is not None and position == POEM_LEN and "IndexError" in verdict.message:
+            return failed(ex, f"position {POEM_LEN} raised IndexError: FORM has slots 0 to "
+                              f"{POEM_LEN - 1}, and position {POEM_LEN}, just after the last '。', "
+                              "is the poem's end, where only '\\n' is allowed. Use "
+                              "(FORM + '\\n')[position].")
         if verdict is not None:
             return verdict
         if (verdict := unchanged(ex, {"vocab": before}, {"vocab": given})) is not None:
@@ -216,7 +239,7 @@ def check_memorised_share(share_fn, training_poems=None) -> Verdict:
             result = result.item()
         if isinstance(result, bool) or not isinstance(result, (int, float)):
             return failed(ex, f"return a share, a number from 0 to 1; got {result!r}.")
-        if abs(result - want) < 1e-9:
+        if abs(result - want) < 1e-6:  # float32 tensors and rounding in the last digits are fine
             continue
         lines = [line for p in poems for line in poem_lines(p)]
         known = {line for p in train for line in poem_lines(p)}
@@ -233,11 +256,16 @@ def check_memorised_share(share_fn, training_poems=None) -> Verdict:
              "inside a longer line; compare with whole training lines (poem_lines, then a set)"),
             (sum(line in known for line in lines) / len(poems),
              "you divided by the number of poems; divide by the number of lines"),
+            (sum(line in known for line in lines),
+             "you returned the number of copied lines; divide it by the number of lines"),
         ]
         for value, hint in hints:
-            if abs(result - value) < 1e-9:
+            if abs(result - value) < 1e-6:
                 return failed(ex, f"for these {len(poems)} poems the share is {want:.3f}, you "
                                   f"returned {result:.3f}: {hint}.")
+        if any(abs(result - round(want, d)) < 1e-9 for d in (0, 1, 2, 3)):
+            return failed(ex, f"for these {len(poems)} poems the share is {want!r}, you returned "
+                              f"{result!r}: do not round, return the share itself.")
         return failed(ex, f"for these {len(poems)} poems ({len(lines)} lines) the share is "
                           f"{want:.3f}, you returned {result:.3f}. Split every poem into its lines "
                           "(poem_lines), collect the training lines in a set, and count the "

@@ -16,7 +16,7 @@
 #
 # - how UTF-8 stores characters (1 byte for ASCII, 3 for Chinese), and what that means for
 #   byte-level BPE, the context window and the embedding table;
-# - to train the course's modern GPT (RoPE, RMSNorm, SwiGLU) on a corpus of 89 thousand
+# - to train the course's modern GPT (RoPE, RMSNorm, SwiGLU) on a corpus of about 90 thousand
 #   characters, and to read its train/validation gap;
 # - **constrained decoding**: a mask on the logits that makes every sample obey a form, and what
 #   it costs;
@@ -24,7 +24,7 @@
 # - to train on your own UTF-8 text, and what too little data does.
 #
 # **Prerequisites:** lessons 01 (BPE), 02 (sampling), 06 (training a GPT) and 09 (the modern
-# preset). Lesson 07 helps for section 7.
+# preset). Lesson 07 (pre-training, then fine-tuning) helps for section 3.
 #
 # **Estimated time:** about 60 minutes. The notebook runs in about 3 minutes on a 2-core laptop;
 # the poem model that carries the quality was trained beforehand and ships with the course.
@@ -56,7 +56,7 @@ from llmlab.viz import AttentionExplorer, plot_attention, plot_history, plot_met
 
 QUICK = os.environ.get("LLMLAB_QUICK") == "1"  # the test suite sets this: shorter training runs
 POEM_STEPS = 80 if QUICK else 300                # section 3's live training run
-OWN_STEPS = 80 if QUICK else 250                 # section 7's runs on your text, each
+OWN_STEPS = 150 if QUICK else 250                # section 7's runs on your text, each
 llmlab.set_seed(0)
 torch.set_num_threads(llmlab.notebook_threads())  # all cores but one, as in lesson 06
 print(f"quick mode: {QUICK}; torch threads: {torch.get_num_threads()}")
@@ -80,13 +80,16 @@ famous = next(p for p in poems if p.startswith("白日依山尽"))  # Wang Zhihu
 print(show_poem(famous))
 
 # %% [markdown]
-# That is Wang Zhihuan's *On the Stork Tower* (登鹳雀楼, 8th century): "The white sun sets behind
-# the mountains, the Yellow River flows into the sea. To see a thousand miles further, climb one
-# more storey." The skipped blocks are poems that became the same text once their traditional
+# That is the poem usually given as Wang Zhihuan's *Climbing Stork Tower* (登鹳雀楼, 8th century;
+# lesson 01 showed it): "The white sun sets behind the mountains, the Yellow River flows into the
+# sea. To see a thousand miles further, climb one more storey." The *Complete Tang Poems* lists it
+# under two poets, and the block this corpus kept has the other attribution, 登楼 by Zhu Bin
+# (朱斌). The skipped blocks are poems that became the same text once their traditional
 # characters were simplified.
 #
-# A real quatrain obeys more than its shape: a pattern of level and oblique tones (平仄) and a
-# rhyme at the end of lines 2 and 4. Nothing in this lesson checks those; the form we enforce is
+# A regulated quatrain (律绝) obeys more than its shape: a pattern of level and oblique tones
+# (平仄) and a rhyme at the end of lines 2 and 4; older-style quatrains and folk-song pieces in
+# the corpus keep only the rhyme, or neither. Nothing in this lesson checks those; the form we enforce is
 # the shape alone, and the model may pick up rhyme and tone only from the data.
 #
 # The training text puts one poem per line, so the model also learns where a poem ends:
@@ -107,14 +110,17 @@ print("the most common:", " ".join(c for c, _ in chars.most_common(21) if c not 
 # ## 2. Characters or bytes: choosing the tokenizer by measuring
 #
 # Lesson 01 trained byte-level BPE, which starts from the 256 possible bytes, so it has no unknown
-# characters. How many bytes is a Chinese character? That is set by **UTF-8** (Ken Thompson and
-# Rob Pike, 1992), the encoding of almost all text today. It gives each character 1 to 4 bytes:
+# characters. How many bytes is a Chinese character? Unicode gives every character a number, its
+# **code point**, written U+ and four or more hex digits (月 is U+6708). **UTF-8** (Ken Thompson
+# and Rob Pike, 1992), the encoding of almost all text today, stores a code point in 1 to 4
+# bytes. (CJK, below, is the usual name for the characters of Chinese, Japanese and Korean; the
+# Chinese characters, 汉字, are its ideographs.)
 #
 # | code point | bytes | layout (x: the code point's bits) | examples |
 # | --- | ---: | --- | --- |
 # | U+0000 – U+007F | 1 | `0xxxxxxx` | ASCII: `a`, `7`, `?` |
 # | U+0080 – U+07FF | 2 | `110xxxxx 10xxxxxx` | `é`, `Ω`, `ж` |
-# | U+0800 – U+FFFF | 3 | `1110xxxx 10xxxxxx 10xxxxxx` | `月`, `，`, `€` |
+# | U+0800 – U+FFFF (less U+D800 – U+DFFF, which are not characters) | 3 | `1110xxxx 10xxxxxx 10xxxxxx` | `月`, `，`, `€` |
 # | U+10000 – U+10FFFF | 4 | `11110xxx 10xxxxxx 10xxxxxx 10xxxxxx` | `😀`, rare characters such as `𠀋` |
 #
 # The lead byte says how many bytes follow; every continuation byte starts with `10`, so a reader
@@ -125,9 +131,12 @@ print("the most common:", " ".join(c for c, _ in chars.most_common(21) if c not 
 #
 # Write `utf8_bytes(ch)`: the list of byte values (ints) of one character in UTF-8, computed from
 # its code point `ord(ch)` with the table above. `ch.encode("utf-8")` gives the answer, so use
-# it only to test yourself. Shifts pick bits: `cp >> 6` drops the lowest 6 bits, `cp & 0x3F`
-# keeps them, `0x80 | b` sets the `10` marker. The checker tries random characters of every
-# length, at the edges of each range.
+# it only to test yourself (the checker hands you characters that refuse it). The markers as
+# numbers: a lead byte starts with `0xC0` (2 bytes), `0xE0` (3) or `0xF0` (4), a continuation
+# byte with `0x80`. Shifts pick bits: `cp >> 6` drops the lowest 6 bits, `cp & 0x3F` keeps them,
+# `0xE0 | (cp >> 12)` puts the top bits after the marker (write the parentheses: `+` binds more
+# tightly than `>>`). The checker tries random characters of every length, at the edges of each
+# range.
 
 # %%
 def utf8_bytes(ch):
@@ -138,9 +147,9 @@ def utf8_bytes(ch):
 checks.check_utf8_bytes(utf8_bytes)
 
 # %% [markdown]
-# So a Chinese poem costs about 3 bytes a character, and byte-level BPE starts there: before its
-# first merge, each character is three tokens. Measured on the poems, on Shakespeare, and after
-# training BPE on each:
+# So a Chinese poem costs about 3 bytes a character (2.92 here: the `"\n"` after each poem is one
+# byte), and byte-level BPE starts there: before its first merge, each character is three
+# tokens. Measured on the poems, on Shakespeare, and after training BPE on each:
 
 # %%
 shakespeare = load_text("tinyshakespeare")[:len(text)]  # the same number of characters
@@ -153,13 +162,28 @@ for name, sample in [("Tang poems", text), ("Shakespeare", shakespeare)]:
 print(f"characters:  {bytes_per_token(text, char_tok):.2f} bytes per token, 1 character per token, "
       f"{char_tok.vocab_size:,} tokens in the vocabulary")
 zh_bpe = BPETokenizer.train(text, vocab_size=2048)
+merged = [zh_bpe.token_bytes(i) for i in range(256, zh_bpe.vocab_size)]  # what each merge made
+
+
+def kind(piece: bytes) -> str:
+    """What a BPE token's bytes are: part of a character, one character, or several."""
+    try:
+        return "one character" if len(piece.decode("utf-8")) == 1 else "several characters"
+    except UnicodeDecodeError:
+        return "part of a character"
+
+
+print(f"BPE-2048's {len(merged)} merges on the poems made:", dict(Counter(map(kind, merged))))
+split = sum(len(zh_bpe.encode(c)) > 1 for c in chars)
+print(f"{split:,} of the {len(chars):,} distinct characters are still split into byte pieces")
 
 # %% [markdown]
 # On English, BPE's merges join letters into common words and word pieces, and each token carries
-# several characters. On Chinese its merges are spent first on gluing the three bytes of each
-# character back together (two merges per character), so 1,792 merges cannot even cover the
-# poems' characters one token each: the rarer ones stay split into byte pieces, and a token
-# carries less than one character on average. Character tokens carry exactly one.
+# several characters. On Chinese most merges are spent on gluing the three bytes of a character
+# back together: first a two-byte prefix (shared by the characters that begin with it), then a
+# whole character. The commonest characters become one token each, a few frequent pairs become
+# words, and the rarer characters stay split into byte pieces, so a token carries less than one
+# character on average. Character tokens carry exactly one.
 #
 # What each choice means here:
 #
@@ -173,15 +197,17 @@ zh_bpe = BPETokenizer.train(text, vocab_size=2048)
 # %%
 poem_tokens = [len(zh_bpe.encode(p + "\n")) for p in poems]
 print(f"tokens per poem: characters 25, BPE-2048 {sum(poem_tokens) / len(poems):.1f} on average "
-      f"(from {min(poem_tokens)} to {max(poem_tokens)})")
+      f"(from {min(poem_tokens)} to {max(poem_tokens)}); poems per window of 50 tokens: 2 as "
+      f"characters, {50 / (sum(poem_tokens) / len(poems)):.2f} as BPE-2048 tokens")
 for name, vocab in [("characters", char_tok.vocab_size), ("BPE-2048", zh_bpe.vocab_size),
                     ("Shakespeare's characters", 65)]:
     print(f"{name:<25} {vocab:>5} tokens x 128 = {vocab * 128:>7,} embedding numbers")
 
 # %% [markdown]
-# We take characters: the form becomes easy, and 3,647 rows are affordable. (Real Chinese models
-# use BPE with vocabularies of 100,000 tokens or more, trained on far more Chinese text, so that
-# most common characters and words become one token each.)
+# We take characters: the form becomes easy, and 3,647 rows are affordable. (Large Chinese models
+# use BPE with vocabularies of 50,000 to 150,000 tokens, trained on far more Chinese text, so that
+# common characters and words become one token each; many small Chinese GPT-2 models instead
+# read one character per token, as we do.)
 
 # %% [markdown]
 # ## 3. Training a modern GPT on the poems
@@ -215,8 +241,8 @@ print(f"after {run.step} steps: train loss {last['train_loss']:.3f}, validation 
 plot_history(run.history, step_losses=run.step_losses, title="A poem GPT, trained here")
 
 # %% [markdown]
-# The training loss falls fast; the validation loss falls less and less, and the gap between
-# them grows: more and more of what the model learns about these 3,339 poems does not carry over
+# The training loss falls fast; the validation loss falls less and less, and over the full run
+# the gap between them grows: more and more of what the model learns about these 3,339 poems does not carry over
 # to new ones. Run longer and the validation loss turns up: with 32 sequences of 75 characters a
 # step, the same model was best at step 300 (5.92) and at 6.56 by step 1,200
 # (`data/pretrained/README.md` records that run). Is the model any good? Compare it with two counting baselines (lesson 02) on the same
@@ -295,9 +321,11 @@ for poem in bad[:3]:
 # Retraining on five-character poems alone would fix the form but lose the extra text.
 # **Constrained decoding** fixes the form without retraining: at
 # each position, before sampling, set the logits of every token the form does not allow to
-# $-\infty$, so softmax gives them probability 0 and the allowed ones share the rest. The idea is
-# old (it is how grammars constrain parsers and speech recognisers) and is how today's LLM
-# libraries force JSON or SQL output (e.g. Scholak et al., 2021; Willard & Louf, 2023).
+# $-\infty$, so softmax gives them probability 0 and the allowed ones share the rest. Speech
+# recognisers have long restricted their search with grammars, and today's LLM libraries force
+# JSON or code this way: Willard & Louf (2023) mask the logits with a finite-state machine built
+# from a regular expression or grammar; PICARD (Scholak et al., 2021) instead rejects invalid SQL
+# while searching.
 #
 # ### Exercise 2 · The form mask
 #
@@ -336,18 +364,18 @@ with torch.no_grad():
     probs = shipped(batch[:, :-1]).logits.softmax(-1)  # (200, 25, V): the next-token distributions
 allowed = torch.stack([probs[:, pos][:, mask(pos)].sum(-1) for pos in range(25)], 1)  # (200, 25)
 print(f"well formed with the mask: {form_rate(forced):.0%} of {len(forced)}")
-slots = {"characters": [i for i, s in enumerate(FORM) if s == "H"],
-         "，": [5, 17], "。": [11, 23], "end": [24]}
+slots = {"characters": [i for i, s in enumerate(FORM) if s == "H"], "， of line 1": [5],
+         "。 of line 2": [11], "， of line 3": [17], "。 of line 4": [23], "end": [24]}
 for name, where in slots.items():
-    print(f"  the model's own probability of an allowed token at the {name:<10} "
+    print(f"  the model's own probability of an allowed token at the {name:<12} "
           f"{allowed[:, where].mean():.3f}")
 print("\n\n".join(show_poem(p) for p in forced[:3]))
 
 # %% [markdown]
-# At the character slots and the end the mask had nothing to do. Almost all of its work is at the
-# first "，" of each couplet, where the model wanted to go on to seven characters about half the
-# time; once a couplet has a five-character first line, the model writes the "。" by itself. That
-# is constrained decoding's strength and its limit: it guarantees the shape, not the quality.
+# At the character slots and the end the mask had nothing to do. Almost all of its work is at one
+# place, the poem's first "，": there the model wanted to go on to seven characters most of the
+# time. Once the first line has five characters, the model keeps the form by itself for the other
+# three. That is constrained decoding's strength and its limit: it guarantees the shape, not the quality.
 # Where the model wanted something else, it samples from what probability it had left for the
 # allowed tokens, a continuation the model itself found less likely. Sampling stays *locally* faithful to the model,
 # one token at a time; it does not search for the best well-formed poem.
@@ -376,8 +404,8 @@ checks.check_memorised_share(memorised_share)
 # %% [markdown]
 # Now measure the shipped model, with `llmlab.poems.memorised_lines` (the same measure) against
 # everything it was trained on. The baseline is the human one: the held-out Tang poems, written by
-# poets who had read each other, share some lines with the training poems too. Temperature
-# (lesson 02) moves the model between copying and inventing:
+# poets who had read each other, might share lines with the training poems too. Temperature
+# (lesson 02) moves the model between copying and inventing. Measured:
 
 # %%
 seven = load_text("tang7_simplified")
@@ -397,16 +425,17 @@ for temperature in (0.3, 0.8, 1.0):
 # low temperature, where it keeps to the most probable characters, and next to none at 0.8 or
 # 1.0. It writes new lines because it cannot do otherwise: a model that had learned its training
 # text by heart would have a training loss near 0, and this one's is above 4 nats per character.
-# Small models on large corpora invent; memorisation grows with model size, with repetition in
-# the data and with passes over it (Carlini et al., 2023). A line match is also a blunt measure:
+# Small models on large corpora invent; memorisation grows with model size, with how often a text
+# is repeated in the data, and with the length of the prompt that leads into it (Carlini et al.,
+# 2023). A line match is also a blunt measure:
 # a new line can be a near copy (one character changed), and a common five-character phrase can
 # match without any memorising.
 #
 # ## 6. Looking inside: how does it count to five?
 #
 # The model never sees a slot number: rotary positions (lesson 09) tell a head only how far apart
-# two tokens are. Yet it puts the marks in the right places. Quatrains are also built in
-# parallel, the second line answering the first slot by slot (白日 / 黄河, *white sun* / *Yellow
+# two tokens are. Yet it puts the marks in the right places. Many quatrains, this one among them,
+# are also built in parallel, the second line answering the first slot by slot (白日 / 黄河, *white sun* / *Yellow
 # River*), so a first guess: a head that looks from each character to the same slot of the line
 # before, six positions back (five characters and a mark). `offset_score(attention, 6)` (lesson 06)
 # measures the weight on the token six back, per head, on the 371 held-out poems; compare it with
@@ -443,7 +472,7 @@ explorer = AttentionExplorer(famous_attention, labels)
 explorer
 
 # %% [markdown]
-# It does not look six back. Every character of a line looks at one key: the mark that ended the
+# It does not look six back. Almost every character of a line looks at one key: the mark that ended the
 # line before (or the `"\n"` before the first line), the line's start. From the mark that closes
 # a line, that key is exactly six back, which is why the guess scored at all. A head that
 # always finds the line's start tells the model how far into the line it is: the distance to
@@ -535,8 +564,8 @@ scratch = Path(tempfile.mkdtemp())
 for name in ("empty.txt", "gbk.txt", "short.txt"):
     try:
         read_text_file(scratch / name, block_size=64)
-    except ValueError as e:
-        print(f"{name}: {e}\n")
+    except ValueError as e:  # the scratch folder's name differs on every machine: shown as ...
+        print(f"{name}: {str(e).replace(str(scratch), '...')}\n")
 
 # %% [markdown]
 # **How much text?** The train/validation gap answers it. Train the same small GPT twice on your
@@ -615,8 +644,8 @@ for name in ("shakespeare_char", "tang5_char"):
 #   so on Chinese its first merges only rebuild characters, and a small vocabulary leaves rare
 #   characters split. Character tokens keep one position per character, which makes a form easy
 #   to enforce, at the cost of a large embedding table.
-# - On 80 thousand characters a GPT memorises within a few hundred steps; four times the text in
-#   the same language lowered the validation loss and kept it falling.
+# - On 80 thousand characters a GPT overfits after a few hundred steps; four times the text in the
+#   same language lowered the validation loss, which then levelled off instead of rising.
 # - Constrained decoding masks the logits of forbidden tokens before sampling: every poem is well
 #   formed, and the measured probability the model gave the allowed tokens shows where it had to
 #   be overruled.
@@ -627,19 +656,19 @@ for name in ("shakespeare_char", "tang5_char"):
 #
 # **Next:** the course ends here. Ideas to go further: enforce rhyme as well as the shape (a mask
 # for the last character of lines 2 and 4, with a rhyme table); train on the seven-character form
-# with `FORM7`; fine-tune the shipped model on one poet's work (lesson 07's recipe); or load a
-# real Chinese GPT-2 checkpoint with lesson 09's `load_hf` and compare.
+# with `FORM7`; fine-tune the shipped model on one poet's work (lesson 07's recipe); or find the
+# heads that carry the rhyme.
 #
 # ## References
 #
 # - Zhang & Lapata (2014), *Chinese Poetry Generation with Recurrent Neural Networks* (quatrains,
 #   generated one character at a time).
-# - Pike & Thompson (1993), *Hello World, or Καλημέρα κόσμε, or こんにちは 世界* (UTF-8, designed in
+# - Pike & Thompson (1993), *Hello World or Καλημέρα κόσμε or こんにちは 世界* (UTF-8, designed in
 #   1992); Yergeau (2003), RFC 3629, *UTF-8, a transformation format of ISO 10646*.
 # - Sennrich, Haddow & Birch (2016), *Neural Machine Translation of Rare Words with Subword Units*
 #   (BPE); Radford et al. (2019) (byte-level BPE, GPT-2).
 # - Scholak, Schucher & Bahdanau (2021), *PICARD: Parsing Incrementally for Constrained
-#   Auto-Regressive Decoding*; Willard & Louf (2023), *Efficient Guided Generation for Large
+#   Auto-Regressive Decoding from Language Models*; Willard & Louf (2023), *Efficient Guided Generation for Large
 #   Language Models*.
 # - Carlini et al. (2021), *Extracting Training Data from Large Language Models*; Carlini et al.
 #   (2023), *Quantifying Memorization Across Neural Language Models*.
