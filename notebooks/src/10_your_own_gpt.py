@@ -469,6 +469,7 @@ plot_attention(famous_attention, labels, layer=layer, head=head)
 
 # %%
 explorer = AttentionExplorer(famous_attention, labels)
+explorer.layer.value, explorer.head.value = layer, head  # open on the head found above
 explorer
 
 # %% [markdown]
