@@ -13,10 +13,11 @@ setup: $(STAMP)
 # Re-installs only when requirements.txt or pyproject.toml changed (or .venv is missing).
 # --no-deps on the editable install: the tested set comes only from requirements.txt,
 # so nothing here can upgrade torch past its pin.
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "llmlab needs Python >= 3.10; run make PYTHON=python3.11 (or newer)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet --no-deps -r requirements-assets.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Exercise", "exercises", "solution_version", "student_version", "solutions_file"]
+__all__ = ["Exercise", "exercises", "solution_version", "student_version", "solutions_file",
+           "slides_version"]
 
 _CHECK_RE = re.compile(r"^checks\.(check_\w+)\((\w+)\)\s*$", re.MULTILINE)
 
@@ -127,4 +128,15 @@ def student_version(nb):
     for cell in out.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    return out
+
+
+def slides_version(nb):
+    """A copy of an executed notebook marked up as slides: a new slide at each "#"/"##" heading,
+    every other cell on a slide below it (reveal.js's vertical "subslides"), outputs kept."""
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        text = cell.source.lstrip()
+        heading = cell.cell_type == "markdown" and (text.startswith("# ") or text.startswith("## "))
+        cell.metadata["slideshow"] = {"slide_type": "slide" if heading else "subslide"}
     return out

@@ -5,6 +5,7 @@
     python scripts/notebooks.py time               # run every notebook in full and quick mode, update README table
     python scripts/notebooks.py student DIR [NAME ...]    # the versions to hand out: exercises empty, no outputs
     python scripts/notebooks.py solutions DIR [NAME ...]  # every exercise solved (add --execute to run them)
+    python scripts/notebooks.py slides DIR [NAME ...]     # reveal.js slides of the stored notebooks, offline
 
 Sources use the "percent" format: a line `# %%` starts a code cell, `# %% [markdown]` a markdown
 cell whose lines start with `# `. Cell ids are derived from the notebook name and position, so
@@ -141,6 +142,76 @@ def cmd_version(kind: str, folder: Path, names: list[str], run: bool) -> None:
         print(f"wrote {target}")
 
 
+def reveal_assets() -> Path:
+    """reveal.js's files, as installed by `make setup` (the sphinx-revealjs wheel ships them)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sphinx_revealjs")  # found, not imported: sphinx is not installed
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("reveal.js is missing: run `make setup` (it installs sphinx-revealjs, which ships it)")
+    return Path(list(spec.submodule_search_locations)[0]) / "_static" / "revealjs"
+
+
+# nbconvert's template starts reveal.js through require.js, jQuery and MathJax 2, all from CDNs;
+# these slides load reveal.js's own files, from the copy next to them, and nothing else.
+_REVEAL_START = """<script src="reveal.js/dist/reveal.js"></script>
+<script src="reveal.js/plugin/notes/notes.js"></script>
+<style>
+@font-face { font-family: "LLMLab Sans SC"; src: url("fonts/LLMLabSansSC-Regular.otf"); }
+:root { --jp-content-font-family: system-ui, Helvetica, Arial, sans-serif, "LLMLab Sans SC";
+        --jp-ui-font-family: system-ui, Helvetica, Arial, sans-serif, "LLMLab Sans SC";
+        --jp-code-font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace, "LLMLab Sans SC"; }
+.reveal { font-family: "Source Sans Pro", Helvetica, sans-serif, "LLMLab Sans SC"; }
+.reveal .slides section { overflow-y: auto; max-height: 100%; }
+</style>
+<script>
+Reveal.initialize({controls: true, progress: true, history: true, transition: "slide",
+                   slideNumber: "c/t", plugins: [RevealNotes], width: 1280, height: 800,
+                   center: false});
+</script>
+"""
+
+
+def _local_reveal(html: str) -> str:
+    """The exported slides with the CDN loader replaced by reveal.js from the local copy."""
+    start = html.index("<script>\nrequire(")
+    end = html.index("</script>", start) + len("</script>")
+    html = html[:start] + _REVEAL_START + html[end:]
+    html = re.sub(r'<script type="module">\s*import mermaid from \'\';.*?</script>', "", html,
+                  flags=re.S)  # no diagrams in the lessons, and its library is a CDN's
+    return html.replace('<script src=""></script>', "")  # the switched-off CDN scripts
+
+
+def cmd_slides(folder: Path, names: list[str]) -> None:
+    """Write NN_name.slides.html for each stored (executed) notebook, with reveal.js beside them."""
+    import shutil
+
+    from nbconvert import SlidesExporter
+
+    sys.path.insert(0, str(ROOT))
+    from llmlab.classroom import slides_version
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "reveal.js").exists():  # a local copy: the projector machine may be offline
+        shutil.copytree(reveal_assets(), folder / "reveal.js", ignore=shutil.ignore_patterns("*.map"))
+    # The course's CJK font, for Chinese text on the slides (the figures have it already).
+    (folder / "fonts").mkdir(exist_ok=True)
+    for name in ("LLMLabSansSC-Regular.otf", "OFL.txt"):
+        shutil.copy2(ROOT / "data" / "fonts" / name, folder / "fonts" / name)
+    # Every URL the template would fetch from a CDN is switched off or made local.
+    exporter = SlidesExporter(reveal_url_prefix="reveal.js", reveal_theme="white", mathjax_url="",
+                              require_js_url="", jquery_url="", font_awesome_url="",
+                              widget_renderer_url="", jupyter_widgets_base_url="",
+                              mermaid_js_url="", mermaid_layout_elk_js_url="")
+    for src in sources(names):
+        stored = NB_DIR / f"{src.stem}.ipynb"
+        html, _ = exporter.from_notebook_node(slides_version(nbformat.read(stored, as_version=4)))
+        html = _local_reveal(html)
+        target = folder / f"{src.stem}.slides.html"
+        target.write_text(html, encoding="utf-8")
+        print(f"wrote {target}")
+
+
 def hardware() -> str:
     """A one-line description of this machine's CPU."""
     from llmlab import cpu_name
@@ -177,13 +248,18 @@ def cmd_time(names: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["build", "check", "time", "student", "solutions"])
+    parser.add_argument("command", choices=["build", "check", "time", "student", "solutions",
+                                            "slides"])
     parser.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 01 02 (default: "
                         "all); for student and solutions, the output folder first")
     parser.add_argument("--execute", action="store_true", help="student/solutions: also run each "
                         "version (quick mode with LLMLAB_QUICK=1), so a reader sees its outputs")
     args = parser.parse_args()
-    if args.command in ("student", "solutions"):
+    if args.command == "slides":
+        if not args.names:
+            parser.error("slides needs an output folder, e.g. slides/")
+        cmd_slides(Path(args.names[0]), args.names[1:])
+    elif args.command in ("student", "solutions"):
         if not args.names:
             parser.error(f"{args.command} needs an output folder, e.g. handout/")
         cmd_version(args.command, Path(args.names[0]), args.names[1:], args.execute)
