@@ -222,6 +222,8 @@ for name, vocab in [("characters", char_tok.vocab_size), ("BPE-2048", zh_bpe.voc
 # %%
 ids = torch.tensor(char_tok.encode(text))  # (N,)
 train_ids, val_ids = train_val_split(ids, 0.1)
+# The same cut as the shipped model's (loaded below): whole poems, the last 371 held out.
+assert len(train_ids) == len(poems_text(split_poems(poems)[0])), "the two splits disagree"
 config = GPTConfig.preset("llama", vocab_size=char_tok.vocab_size, block_size=50, n_layer=4,
                           n_head=4, n_embd=128, dropout=0.2, tie_weights=True)
 llmlab.set_seed(1337)
@@ -363,6 +365,7 @@ batch = torch.tensor([poem_tok.encode("\n" + p + "\n") for p in forced])  # (200
 with torch.no_grad():
     probs = shipped(batch[:, :-1]).logits.softmax(-1)  # (200, 25, V): the next-token distributions
 allowed = torch.stack([probs[:, pos][:, mask(pos)].sum(-1) for pos in range(25)], 1)  # (200, 25)
+assert all(is_well_formed(p) for p in forced), "the mask let a malformed poem through"
 print(f"well formed with the mask: {form_rate(forced):.0%} of {len(forced)}")
 slots = {"characters": [i for i, s in enumerate(FORM) if s == "H"], "， of line 1": [5],
          "。 of line 2": [11], "， of line 3": [17], "。 of line 4": [23], "end": [24]}
