@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 
+from llmlab.checks._core import NOT_ATTEMPTED
 from llmlab.classroom import exercises
 
 __all__ = ["Row", "grade_notebook", "grade_folder", "main"]
@@ -67,7 +68,7 @@ def _verdict(cell) -> tuple[str, str] | None:
             message = m.group("message")
             if m.group(1).startswith("✅"):
                 return "passed", message
-            if message.startswith("not attempted yet"):
+            if message.startswith(NOT_ATTEMPTED):
                 return "not attempted", message
             return "failed", message
     return None

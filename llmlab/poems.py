@@ -31,6 +31,7 @@ __all__ = [
     "poems_text",
     "split_poems",
     "FormMask",
+    "form_table",
     "generate_poems",
     "generate_poem",
     "form_rate",
@@ -165,6 +166,15 @@ def _check_tokenizer(tokenizer) -> CharTokenizer:
     return tokenizer
 
 
+def form_table(vocab) -> torch.Tensor:
+    """(POEM_LEN + 1, V) bools: row p marks the tokens of vocab the form allows at position p."""
+    vocab = list(vocab)
+    cjk = torch.tensor([is_cjk(c) for c in vocab])  # (V,)
+    rows = [cjk if slot == "H" else torch.tensor([c == slot for c in vocab])
+            for slot in FORM + "\n"]
+    return torch.stack(rows)  # row POEM_LEN (after the last "。") allows only "\n"
+
+
 class FormMask:
     """Which tokens the form allows at each position of a poem: mask(position) -> (V,) bools."""
 
@@ -175,10 +185,7 @@ class FormMask:
             lack = "CJK characters" if not missing else " and ".join(map(repr, missing))
             raise ValueError(f"the tokenizer's vocabulary has no {lack}, so it cannot write a "
                              "quatrain: train it on poems, CharTokenizer.train(poems_text(poems))")
-        cjk = torch.tensor([is_cjk(c) for c in vocab])  # (V,)
-        rows = [cjk if slot == "H" else torch.tensor([c == slot for c in vocab])
-                for slot in FORM + "\n"]
-        self.table = torch.stack(rows)  # (POEM_LEN + 1, V): row 24 allows only "\n"
+        self.table = form_table(vocab)  # (POEM_LEN + 1, V): row 24 allows only "\n"
 
     def __call__(self, position: int) -> torch.Tensor:
         """Boolean mask (V,) of the tokens allowed at position (0 to POEM_LEN; POEM_LEN is "\\n")."""

@@ -127,10 +127,11 @@ def _corpus_text(names: str) -> str:
     return "\n\n".join(texts)
 
 
-def _read_text_file(path: Path) -> str:
-    """The text of --text-file, or exit naming the file if it is missing, empty or not UTF-8."""
+def _read_text_file(path: Path, block_size: int) -> str:
+    """The text of --text-file, or exit naming the file if it is missing, empty, not UTF-8 or
+    shorter than one window: checked here, before a tokenizer file is written next to --out."""
     try:
-        return read_text_file(path)
+        return read_text_file(path, block_size)
     except (OSError, ValueError) as e:
         sys.exit(f"error: --text-file: {e}")
 
@@ -178,7 +179,8 @@ def _run(args, rank: int, world: int, local_rank: int) -> int:
     if main:
         check_writable(out)
 
-    text = _read_text_file(Path(data["text_file"])) if data["text_file"] else _corpus_text(data["corpus"])
+    text = (_read_text_file(Path(data["text_file"]), config.block_size) if data["text_file"]
+            else _corpus_text(data["corpus"]))
     val_text = _corpus_text(data["val_corpus"]) if data["val_corpus"] else None
     if args.resume:
         if not tok_file.is_file():

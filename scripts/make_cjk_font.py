@@ -61,13 +61,12 @@ def main(source: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
     subsetter.populate(text="".join(sorted(wanted_characters())))
     subsetter.subset(font)
     names = font["name"]
+    # family (1, 16), unique id (3), full name (4), PostScript name (6): no "Noto" left in them
+    renamed = {1: FAMILY, 3: f"{FAMILY}-subset", 4: FAMILY, 6: "LLMLabSansSC-Regular", 16: FAMILY}
     for record in list(names.names):
-        if record.nameID in (1, 3, 4, 6, 16):
-            text = record.toUnicode()
-            new = {1: FAMILY, 3: f"{FAMILY}-subset", 4: FAMILY, 6: "LLMLabSansSC-Regular",
-                   16: FAMILY}[record.nameID]
-            names.setName(new if record.nameID != 4 or "Regular" not in text else FAMILY,
-                          record.nameID, record.platformID, record.platEncID, record.langID)
+        if record.nameID in renamed:
+            names.setName(renamed[record.nameID], record.nameID, record.platformID,
+                          record.platEncID, record.langID)
     font["CFF "].cff.fontNames = ["LLMLabSansSC-Regular"]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     font.save(OUT)

@@ -128,7 +128,6 @@ def cmd_check() -> int:
 
 def cmd_version(kind: str, folder: Path, names: list[str], run: bool) -> None:
     """Write the student or the solution version of each lesson into folder (made from its source)."""
-    sys.path.insert(0, str(ROOT))
     from llmlab.classroom import solution_version, student_version
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -188,7 +187,6 @@ def cmd_slides(folder: Path, names: list[str]) -> None:
 
     from nbconvert import SlidesExporter
 
-    sys.path.insert(0, str(ROOT))
     from llmlab.classroom import slides_version
 
     folder.mkdir(parents=True, exist_ok=True)

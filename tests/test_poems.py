@@ -327,3 +327,13 @@ def test_the_training_command_reports_a_bad_text_file_the_same_way(tmp_path):
         llmlab.train.main(["--text-file", str(path), "--out", str(tmp_path / "run.pt"),
                            "--device", "cpu", "--no-progress"])
     assert not (tmp_path / "run.pt").exists()
+
+
+def test_the_training_command_refuses_a_file_shorter_than_one_window_before_writing_anything(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("Too short.", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"--text-file: .*short.txt holds 10 characters, too few "
+                                         r"for block_size=16"):
+        llmlab.train.main(["--text-file", str(path), "--block-size", "16", "--out",
+                           str(tmp_path / "run.pt"), "--device", "cpu", "--no-progress"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.txt"]  # no tokenizer file either

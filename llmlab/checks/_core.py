@@ -14,6 +14,10 @@ from dataclasses import dataclass
 import torch
 
 
+# How a verdict on an untouched stub begins; the autograder (llmlab.grade) reads it.
+NOT_ATTEMPTED = "not attempted yet"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of checking one exercise: passed or not, and a friendly message."""
@@ -87,7 +91,7 @@ def call_safely(exercise: str, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs), None
     except NotImplementedError:
-        return None, failed(exercise, "not attempted yet: the function still raises "
+        return None, failed(exercise, f"{NOT_ATTEMPTED}: the function still raises "
                                       "NotImplementedError. Replace that line with your "
                                       "implementation, then run the cell again.")
     except Exception as exc:  # a wrong answer must never crash into the learner's face

@@ -11,7 +11,7 @@ import random
 
 import torch
 
-from llmlab.poems import FORM, POEM_LEN, is_cjk, memorised_lines, poem_lines
+from llmlab.poems import FORM, POEM_LEN, form_table, memorised_lines, poem_lines
 from ._core import Verdict, call_safely, failed, passed, unchanged
 
 __all__ = ["check_utf8_bytes", "check_form_mask", "check_memorised_share"]
@@ -119,8 +119,7 @@ def _mask_cases(pick: random.Random):
 
 def _reference_mask(vocab: list[str], position: int) -> torch.Tensor:
     """(V,) bool: the tokens the form allows at position (POEM_LEN: only the poem's end, "\\n")."""
-    slot = (FORM + "\n")[position]
-    return torch.tensor([is_cjk(t) if slot == "H" else t == slot for t in vocab])
+    return form_table(vocab)[position]
 
 
 def _mask_hint(vocab, position, got: torch.Tensor, want: torch.Tensor) -> str:

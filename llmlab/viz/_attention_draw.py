@@ -35,7 +35,8 @@ _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans", "Noto S
                  "WenQuanYi", "Microsoft YaHei", "PingFang", "Hiragino", "SimHei", "Heiti",
                  "STHeiti", "Droid Sans Fallback", "AR PL", "Noto Serif CJK", "Source Han Serif",
                  "SimSun", "Songti", "Yu Gothic", "Malgun Gothic", "Apple SD Gothic",
-                 "NanumGothic", "IPAGothic", "IPAexGothic", "Arial Unicode MS")
+                 "NanumGothic", "IPAGothic", "IPAexGothic", "Arial Unicode MS",
+                 "LLMLab Sans SC")  # last: the course's own font (below), once registered
 _CJK_FILES = ("notosanscjk", "sourcehansans", "wqy", "msyh", "pingfang", "hiragino", "simhei",
               "droidsansfallback", "uming", "ukai", "notoserifcjk", "sourcehanserif", "simsun",
               "yugoth", "malgun", "applesdgothic", "nanumgothic", "ipag", "ipaexg")

@@ -48,8 +48,8 @@ from llmlab.pretrained import load_pretrained
 from llmlab.scale import (GPT2_SIZES, gpt2_config, inference_flops_per_token, parameter_count,
                           training_flops_per_token)
 from llmlab.training import TrainConfig, train
-from llmlab.viz import (AttentionExplorer, plot_head_scores, plot_head_table, plot_history,
-                        plot_metric, plot_position_loss)
+from llmlab.viz import (AttentionExplorer, plot_attention, plot_head_scores, plot_head_table,
+                        plot_history, plot_metric, plot_position_loss)
 
 QUICK = os.environ.get("LLMLAB_QUICK") == "1"  # the test suite sets this: shorter training runs
 INDUCTION_STEPS = 800 if QUICK else 1500        # section 5's attention-only model
@@ -132,6 +132,14 @@ print(hf_text)
 tokens = [tokenizer.decode([i]) for i in ids]
 explorer = AttentionExplorer(theirs.attentions, tokens, masked="causal")
 explorer
+
+# %% [markdown]
+# Its static twin, for a printed copy or a notebook viewer that cannot run widgets: layer 0,
+# head 0 on the first 24 characters, large enough to read (`explorer.static_figure()` draws
+# whatever the explorer shows at the moment, all 57 characters included):
+
+# %%
+plot_attention(theirs.attentions, tokens, layer=0, head=0, masked="causal", max_tokens=24)
 
 # %% [markdown]
 # **The real GPT-2.** With a network connection, `save_pretrained` once and then `load_hf` bring
@@ -455,6 +463,15 @@ print("the previous-token head is in layer 0 and the induction head in layer 1, 
 toy_tokens = [str(t) for t in x_eval[0].tolist()]
 induction_explorer = AttentionExplorer(toy_attention[:, 0], toy_tokens, masked="causal")
 induction_explorer
+
+# %% [markdown]
+# Its static twin, on the induction head found above, 24 positions from position 12 (the end of
+# the first copy and the start of the second):
+
+# %%
+layer, head, _ = best["induction"]
+plot_attention(toy_attention[:, 0], toy_tokens, layer=layer, head=head, masked="causal",
+               max_tokens=24, start=12)
 
 # %% [markdown]
 # ### Exercise 2 · Where an induction head looks
