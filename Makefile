@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.llmlab-installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup lab test check bench timings clean browser screenshots
+.PHONY: setup lab test check bench timings clean browser screenshots hub-setup hub
 
 setup: $(STAMP)
 
@@ -39,6 +39,28 @@ browser: setup
 screenshots: setup
 	LLMLAB_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/browser
 
+# The class server (classroom/README.md): JupyterHub from PyPI and its proxy from npm, pinned.
+HUB_STAMP := $(VENV)/.llmlab-hub-installed
+hub-setup: $(HUB_STAMP)
+
+$(HUB_STAMP): $(STAMP) classroom/requirements-hub.txt classroom/package.json classroom/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null || \
+		{ echo "the class server's proxy needs Node.js 20 or newer (node and npm on PATH)"; exit 1; }
+	$(PIP) install --quiet --no-deps -r classroom/requirements-hub.txt
+	cd classroom && npm ci --no-audit --no-fund --loglevel=error
+	@$(BIN)/python -c 'import sys; from pathlib import Path; from llmlab.hubcheck import unreachable; \
+		p = unreachable([Path(sys.executable), Path("classroom/singleuser.py")]); \
+		sys.exit("students could not run the course (see classroom/README.md, Before you start):\n  " \
+		+ "\n  ".join(p)) if p else None'
+	@touch $(HUB_STAMP)
+
+# Start the class server (as root: it runs each student's server as that student). Writes the
+# student notebooks each account gets a copy of first, if they are not there yet.
+hub: hub-setup
+	@[ "$$(id -u)" = 0 ] || { echo "the class server runs as root: sudo make hub"; exit 1; }
+	@[ -d classroom/handout ] || $(BIN)/python scripts/notebooks.py student classroom/handout
+	$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
+
 check: setup
 	$(BIN)/python ../shared/tools/course_check.py
 
@@ -50,4 +72,4 @@ bench: setup
 		echo "=== benchmarks/$$b.py"; ../$(BIN)/python $$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info classroom/node_modules
