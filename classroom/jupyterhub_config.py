@@ -69,8 +69,8 @@ c.JupyterHub.cleanup_proxy = True
 c.JupyterHub.authenticator_class = "pam"
 c.PAMAuthenticator.allowed_groups = {os.environ.get("LLMLAB_HUB_GROUP", "llmlab-students")}
 c.Authenticator.admin_users = {u for u in os.environ.get("LLMLAB_HUB_ADMINS", "").split(",") if u}
-# Accounts are made by the teacher (classroom/students.py), never by logging in.
-c.LocalAuthenticator.create_system_users = False
+# Accounts are made by the teacher (classroom/students.py), never by logging in (JupyterHub's
+# default: LocalAuthenticator.create_system_users is False).
 
 # --- each student's own server ----------------------------------------------------------------
 c.JupyterHub.spawner_class = "localprocess"

@@ -144,7 +144,9 @@ class Student:
                    **kw) -> requests.Response:
         """A request to the Jupyter server API of `user` (default: this student's own)."""
         xsrf = next((c.value for c in self.http.cookies
-                     if c.name == "_xsrf" and "/user/" in (c.path or "")), self._xsrf())
+                     if c.name == "_xsrf" and "/user/" in (c.path or "")), None)
+        if xsrf is None:  # no server cookie yet: the hub's token (looked up only when needed)
+            xsrf = self._xsrf()
         url = f"{self.hub}/user/{quote(user or self.name)}/api{path}"
         return self.http.request(method, url, headers={"X-XSRFToken": xsrf},
                                  allow_redirects=False, timeout=self.timeout, **kw)

@@ -2,8 +2,9 @@
 
 An IPython startup file (in a private IPYTHONDIR) wraps matplotlib's print_figure in each kernel,
 the one call every shown figure goes through: the inline backend, a CourseFigure's PNG and every
-widget picture (llmlab.viz._render.figure_to_png). It writes one JSON line per figure with the
-problems tests/_figure_audit.py finds; notebooks/test_figure_readability.py reads them.
+widget picture (llmlab.viz._render.figure_to_png). AttentionExplorer blits its frames instead,
+so its redraw is wrapped as soon as a lesson imports it. One JSON line per figure holds the problems
+tests/_figure_audit.py finds; notebooks/test_figure_readability.py reads them.
 """
 import os
 import tempfile
@@ -26,36 +27,73 @@ get_ipython().events.register("pre_run_cell", lambda info: _cell.update(source=i
 _print_figure = FigureCanvasBase.print_figure
 
 
-def _audited(self, filename, *args, **kwargs):
-    """print_figure, after writing down what a learner would find hard to read in the figure."""
+def _record(fig, dpi, width=None):
+    """Write down what a learner would find hard to read in fig, shown at dpi (width px if trimmed)."""
     current = Path({current!r})
-    if current.exists():
-        fig = self.figure
-        dpi = kwargs.get("dpi") or fig.dpi
-        dpi = fig.dpi if dpi == "figure" else dpi
+    if not current.exists():
+        return
+    try:
+        problems = audit(fig, dpi, width)
+    except Exception as e:  # the audit must never break a lesson
+        problems = [f"the audit failed: {{type(e).__name__}}: {{e}}"]
+    lines = [l for l in _cell["source"].splitlines() if l.strip() and not l.startswith("#")]
+    with open({report!r}, "a", encoding="utf-8") as f:
+        f.write(json.dumps({{"notebook": current.read_text().strip(),
+                             "cell": lines[-1][:80] if lines else "",
+                             "problems": problems}}) + "\\n")
+
+
+def _audited(self, filename, *args, **kwargs):
+    """print_figure, after auditing the figure it prints."""
+    fig = self.figure
+    dpi = kwargs.get("dpi") or fig.dpi
+    dpi = fig.dpi if dpi == "figure" else dpi
+    width = None
+    if kwargs.get("bbox_inches") == "tight":  # the inline backend trims the margins
         try:
-            width = None
-            if kwargs.get("bbox_inches") == "tight":  # the inline backend trims the margins
-                fig.canvas.draw()
-                width = fig.get_tightbbox(fig.canvas.get_renderer()).width * dpi
-            problems = audit(fig, dpi, width)
-        except Exception as e:  # the audit must never break a lesson
-            problems = [f"the audit failed: {{type(e).__name__}}: {{e}}"]
-        lines = [l for l in _cell["source"].splitlines() if l.strip() and not l.startswith("#")]
-        with open({report!r}, "a", encoding="utf-8") as f:
-            f.write(json.dumps({{"notebook": current.read_text().strip(),
-                                 "cell": lines[-1][:80] if lines else "",
-                                 "problems": problems}}) + "\\n")
+            fig.canvas.draw()
+            width = fig.get_tightbbox(fig.canvas.get_renderer()).width * dpi
+        except Exception:
+            pass
+    _record(fig, dpi, width)
     return _print_figure(self, filename, *args, **kwargs)
 
 
+def _audit_blitted_frames():
+    """Audit AttentionExplorer's frames too: it blits to its canvas, never calling print_figure."""
+    explorers = sys.modules.get("llmlab.viz.attention")
+    cls = getattr(explorers, "AttentionExplorer", None)
+    if cls is None or getattr(cls.redraw, "audited", False):
+        return
+    redraw = cls.redraw
+
+    def audited(self):
+        redraw(self)
+        fig = self.current_figure
+        # Blitted artists are animated, which a full draw skips: show them for the audit.
+        animated = [a for a in fig.findobj() if a.get_animated()]
+        for a in animated:
+            a.set_animated(False)
+        try:
+            _record(fig, self.dpi)
+        finally:
+            for a in animated:
+                a.set_animated(True)
+
+    audited.audited = True
+    cls.redraw = audited
+
+
+get_ipython().events.register("pre_run_cell", lambda info: _audit_blitted_frames())
+get_ipython().events.register("post_run_cell", lambda result: _audit_blitted_frames())
 FigureCanvasBase.print_figure = _audited
 '''
 
 _startup_dir = _DIR / "ipython" / "profile_default" / "startup"
 _startup_dir.mkdir(parents=True)
-(_startup_dir / "00-llmlab-figure-audit.py").write_text(
-    _STARTUP.format(tests=str(_TESTS), current=str(CURRENT), report=str(REPORT)), encoding="utf-8")
+_startup = _STARTUP.format(tests=str(_TESTS), current=str(CURRENT), report=str(REPORT))
+compile(_startup, "00-llmlab-figure-audit.py", "exec")  # a kernel would only print a SyntaxError
+(_startup_dir / "00-llmlab-figure-audit.py").write_text(_startup, encoding="utf-8")
 os.environ["IPYTHONDIR"] = str(_DIR / "ipython")
 os.environ["LLMLAB_FIGURE_REPORT"] = str(REPORT)
 

@@ -88,6 +88,34 @@ def execute(nb: nbformat.NotebookNode, quick: bool, timeout: int = 900) -> float
             os.environ["LLMLAB_QUICK"] = env_before
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+PROGRESS_RE = re.compile(r"^[^|]*\d+%\|")  # tqdm's text: "training:  33%|###3 | 433/1300 ..."
+
+
+def label_widget_outputs(nb: nbformat.NotebookNode) -> int:
+    """Give stored widget outputs a note in place of their repr; return how many were changed.
+
+    A notebook opened from disk is untrusted, so JupyterLab shows a widget output's next type
+    instead of the widget: its text/plain, which for a progress bar is its first frame ("0%") and
+    for a box its repr ("VBox(children=..."). Explorers bring a picture and a note themselves
+    (llmlab.viz._render.LiveWidget); this labels the rest.
+    """
+    changed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET not in data or "image/png" in data:
+                continue
+            text = "".join(data.get("text/plain", ""))
+            if text.startswith("[") and text.endswith("]"):
+                continue  # already a note
+            data["text/plain"] = ("[a progress bar: it runs when you run this cell]"
+                                  if PROGRESS_RE.match(text)
+                                  else "[a live widget: run this cell to use it]")
+            changed += 1
+    return changed
+
+
 def sources(names: list[str]) -> list[Path]:
     """The source files to act on: all of notebooks/src, or those whose name starts with a given prefix."""
     all_src = sorted(SRC_DIR.glob("[0-9][0-9]_*.py"))
@@ -104,6 +132,7 @@ def cmd_build(names: list[str]) -> None:
     for src in sources(names):
         nb = make_notebook(src)
         seconds = execute(nb, quick=False)
+        label_widget_outputs(nb)
         target = NB_DIR / f"{src.stem}.ipynb"
         nbformat.write(nb, target)
         print(f"built {target.relative_to(ROOT)} in {seconds:.1f} s")

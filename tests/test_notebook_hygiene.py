@@ -67,6 +67,24 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_widget_outputs_read_well_before_the_first_run(path):
+    """A notebook fresh from disk is untrusted: JupyterLab shows a widget output's picture or its
+    text, so that text is a note, never a repr ("VBox(children=...") or a progress bar's 0 %."""
+    nb = _load(path)
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET_VIEW not in data:
+                continue
+            text = "".join(data.get("text/plain", ""))
+            assert re.fullmatch(r"\[[^\n]*run this cell[^\n]*\]", text), (
+                f"cell {i} shows {text[:60]!r} before it runs: rebuild with scripts/notebooks.py "
+                "build (explorers inherit llmlab.viz._render.LiveWidget)")
+            if "Explorer" in text or "Playground" in text:
+                assert {"image/png", "text/html"} & set(data), f"cell {i}: an explorer shows nothing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_stored_widget_state(path):
     """Stored widget views point at saved widget models, and no saved model holds an error."""
     nb = _load(path)

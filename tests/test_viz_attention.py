@@ -537,7 +537,7 @@ def test_explorer_saves_png_and_svg(tmp_path, monkeypatch):
     e.head.value = 0
     assert e.path.value == str(tmp_path / "mine.png")  # a typed name is kept
     e.save_button.click()
-    assert png_pixels((tmp_path / "mine.png").read_bytes()).shape[1] == 11 * 120  # export dpi
+    assert png_pixels((tmp_path / "mine.png").read_bytes()).shape[1] == 10 * 120  # export dpi
     e.path.value = str(tmp_path / "missing" / "x.png")
     e.save_button.click()
     assert e.status.value.startswith("could not save") and "folder exists" in e.status.value
@@ -577,3 +577,16 @@ def test_a_masked_grid_keeps_its_legend_off_the_title(H):
     w = torch.softmax(scores.masked_fill(~torch.ones(6, 6, dtype=torch.bool).tril(), -1e9), -1)
     fig = plot_attention_grid(w, list("abcdef"), layer=0, masked="causal")
     assert audit(fig, dpi=100) == []
+
+
+def test_characters_without_a_glyph_are_named_not_boxed():
+    """An emoji in a token has no glyph in the course's fonts: its code point shows instead."""
+    from llmlab.viz._attention_draw import drawable, tick_families
+
+    labels = ["a", "ok🦜", "诗", "é"]  # DejaVu Sans draws 😀 but not 🦜
+    families = tick_families(labels)  # the CJK fallback (the course ships a CJK font)
+    assert drawable(labels, families) == ["a", "okU+1F99C", "诗", "é"]
+    assert drawable(["plain"]) == ["plain"]
+    w = torch.full((1, 1, 4, 4), 0.25)
+    fig = plot_attention(w, labels)
+    assert "okU+1F99C" in [t.get_text() for t in fig.axes[0].get_xticklabels()]

@@ -111,4 +111,29 @@ def test_explorer_defaults_and_display(vectors):
     assert explorer.word.value == "mother"  # a friendly starting word
     assert len(explorer.word.options) == 5
     assert explorer.widget.children  # a container the notebook can display
-    assert callable(explorer._ipython_display_)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "image/png" in bundle and bundle["text/plain"].startswith("[EmbeddingExplorer")
+
+
+def test_crowded_word_maps_keep_their_labels_apart():
+    """Lesson 01's map once piled labels on each other (eldest/mother/brother, jane/weston/...)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _figure_audit import audit
+
+    rng = np.random.default_rng(1)
+    for n, spread in ((11, 0.05), (31, 0.3)):
+        # A tight clump of n words around the picked one, as the nearest neighbours are.
+        words = ["woodhouse", "jane", "weston", "fairfax", "eldest", "mother", "brother",
+                 "sister"] + [f"word{i}" for i in range(n - 8)]
+        rows = np.zeros((n, 8))
+        rows[:, 0] = 1.0
+        rows[:, 1:] = spread * rng.standard_normal((n, 7))
+        crowded = WordVectors(words, rows)
+        fig = plot_projection(crowded, words, highlight="sister")
+        overlaps = [p for p in audit(fig, fig.dpi) if "overlap" in p]
+        assert not overlaps, (n, overlaps)
+        assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(words)  # all labelled

@@ -121,7 +121,21 @@ def test_widget_layout_and_display(playground):
     assert playground.image in playground.widget.children
     for control in (playground.query, playground.scale, playground.causal, playground.sharpness):
         assert isinstance(control, W.ValueWidget)
-    assert callable(playground._ipython_display_)
+
+
+def test_displayed_with_its_picture_and_a_note_for_untrusted_notebooks(playground):
+    """Where the widget cannot run (a notebook fresh from disk), the picture shows, not a repr."""
+    import base64
+
+    bundle = playground._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == playground.widget.model_id
+    assert base64.b64decode(bundle["image/png"]) == playground.image.value  # the current view
+    assert "children=" not in bundle["text/plain"] and "run this cell" in bundle["text/plain"]
+    before, playground.query.value = playground.query.value, 0
+    try:
+        assert base64.b64decode(playground._repr_mimebundle_()["image/png"]) == playground.image.value
+    finally:
+        playground.query.value = before  # the fixture is shared
 
 
 @pytest.mark.parametrize("tokens, match", [

@@ -14,7 +14,7 @@ import zlib
 
 import matplotlib
 import numpy as np
-from matplotlib import font_manager
+from matplotlib import font_manager, ft2font
 from matplotlib.collections import PolyCollection
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path
@@ -52,7 +52,7 @@ CJK_FONT_FIX = ("install a CJK font, then restart the kernel: "
 QUERY_LABEL = "query (attending from)"
 KEY_LABEL = "key (attended to)"
 _MASK_GREY, _HATCH_GREY, _HATCH = "#e4e4e4", "#9a9a9a", "//////"
-_MAX_TICKS = 64  # more labels than this overlap at any readable size
+_MAX_TICKS = 40  # more labels than this would need text under 7.5 pt (10 px at 100 dpi)
 
 
 def has_cjk(labels) -> bool:
@@ -136,6 +136,23 @@ def tick_families(labels, finder=None) -> list[str] | None:
     return [*matplotlib.rcParams["font.family"], name]
 
 
+def drawable(texts, families=None) -> list[str]:
+    """texts with every character the fonts cannot draw written as its code point (U+1F600).
+
+    Without a glyph matplotlib draws an empty box, which says nothing; the code point says what
+    is there (an emoji, say) and can be looked up. families: as tick_families returns.
+    """
+    texts = list(texts)
+    if all(ch.isascii() for text in texts for ch in text):
+        return texts  # every font the course uses draws ASCII
+    covered = set()
+    for family in families or matplotlib.rcParams["font.family"]:
+        path = font_manager.findfont(font_manager.FontProperties(family=[family]))
+        covered.update(ft2font.FT2Font(path).get_charmap())
+    return ["".join(ch if ch.isascii() or ord(ch) in covered else f"U+{ord(ch):04X}"
+                    for ch in text) for text in texts]
+
+
 def runs(hidden: np.ndarray):
     """(row, first, stop) of every run of True along the last axis of a (T_q, T_k) bool array."""
     padded = np.pad(hidden.astype(np.int8), ((0, 0), (1, 1)))  # (T_q, T_k + 2)
@@ -184,10 +201,11 @@ def mask_handle() -> Patch:
 def _set_ticks(ax, axis: str, labels, families) -> None:
     """Label every position with its token (every k-th when there are too many)."""
     where = list(range(0, len(labels), max(1, math.ceil(len(labels) / _MAX_TICKS))))
-    kwargs = {"fontsize": 9 if len(where) <= 16 else 7.5 if len(where) <= 32 else 5.5}
+    # Past 40 labels every k-th token is labelled, never smaller text: 5 pt cannot be read.
+    kwargs = {"fontsize": 9 if len(where) <= 16 else 7.5}
     if families:
         kwargs["family"] = families
-    texts = [display_label(labels[i]) for i in where]
+    texts = drawable([display_label(labels[i]) for i in where], families)
     if axis == "x":
         ax.set_xticks(where, texts, rotation=90, **kwargs)
     else:
@@ -287,8 +305,8 @@ class QueryBars:
         outside = "" if (ka, kb) == (0, T_k) else (
             f"\nkeys {ka}–{kb - 1} of {T_k}; {max(0.0, row.sum() - values.sum()):.2f} of its weight "
             "falls outside")
-        self.title.set_text(f"where query {query} '{display_label(data.query_tokens[query])}' "
-                            f"looks (layer {layer} · {what}){outside}")
+        shown = drawable([display_label(data.query_tokens[query])], families)[0]
+        self.title.set_text(f"where query {query} '{shown}' looks (layer {layer} · {what}){outside}")
         self.title.set_family(families or matplotlib.rcParams["font.family"])
         if data.key_tokens[ka:kb] == self.labels:
             return False
@@ -314,7 +332,8 @@ class HeadGrid:
         self.data, self.all_layers, self.max_tokens = data, all_layers, max_tokens
         ncols = H if all_layers else (ncols or min(H, 4))
         T = min(max(data.weights.shape[2:]), max_tokens or 10**9)
-        panel = 1.7 if T <= 16 else 2.1
+        # At most 10 in wide (1000 px at 100 dpi, the notebook's output width): wider is shrunk.
+        panel = min(1.7 if T <= 16 else 2.1, (10.0 - 1.3) / ncols)
         self.fig = new_figure(figsize=(panel * ncols + 1.3, panel * math.ceil(n / ncols) + 0.9),
                               dpi=dpi)
         axes = self.fig.subplots(math.ceil(n / ncols), ncols, squeeze=False, sharex=True,

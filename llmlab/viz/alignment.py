@@ -10,7 +10,7 @@ import html
 import ipywidgets as W
 
 from llmlab.beam_search import alignment, translate
-from llmlab.viz._render import figure_to_png, new_figure
+from llmlab.viz._render import LiveWidget, figure_to_png, new_figure, picture
 from llmlab.viz.attention import plot_attention, plot_query_attention
 from llmlab.viz.sampling import readable_token
 
@@ -42,18 +42,18 @@ def plot_alignment(model, src_vocab, tgt_vocab, text: str, layer: int = -1, head
     n_out = len(found.output_tokens)
     if not -n_out <= query < n_out:
         raise ValueError(f"query={query} but the output has {n_out} tokens: pick 0..{n_out - 1}")
-    fig = new_figure(figsize=(12.0, 5.0)) if fig is None else fig
+    fig = new_figure(figsize=(10.0, 5.0)) if fig is None else fig
     return _draw(found, layer, head, query % n_out, fig)
 
 
-class AlignmentExplorer:
+class AlignmentExplorer(LiveWidget):
     """Pick an example or type a source: see the output and where each output token read from.
 
     examples are source strings, or (source, expected output) pairs: then each example is marked
     ✓ or ✗ by the model's own answer, and the wrong ones are listed first.
     """
 
-    def __init__(self, model, src_vocab, tgt_vocab, examples, beam_size: int = 1, dpi: int = 90):
+    def __init__(self, model, src_vocab, tgt_vocab, examples, beam_size: int = 1, dpi: int = 100):
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
         examples = list(examples)
         if not examples:
@@ -76,7 +76,7 @@ class AlignmentExplorer:
                                value="mean", description="head")
         self.query = W.Dropdown(description="output token", style={"description_width": "initial"})
         self.verdict = W.HTML()
-        self.image = W.Image(format="png")
+        self.image = picture()
         self.found = None  # the Alignment shown now (tests read it)
         self.message, self._syncing = "", False
         self.example.observe(self._on_example, names="value")
@@ -126,7 +126,7 @@ class AlignmentExplorer:
         if self._syncing or self.found is None or self.query.value is None:
             return
         fig = _draw(self.found, self.layer.value, self.head.value, self.query.value,
-                    new_figure(figsize=(12.0, 5.0), dpi=self.dpi))
+                    new_figure(figsize=(10.0, 5.0), dpi=self.dpi))
         self.image.value = figure_to_png(fig, dpi=self.dpi)
 
     def static_figure(self):
@@ -134,8 +134,3 @@ class AlignmentExplorer:
         return plot_alignment(self.model, self.src_vocab, self.tgt_vocab, self.source.value,
                               self.layer.value, self.head.value, self.query.value or 0,
                               self.beam_size)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)

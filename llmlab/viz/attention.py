@@ -10,7 +10,7 @@ import numpy as np
 from ._attention_data import AttentionData, as_attention, head_view, window
 from ._attention_draw import (KEY_LABEL, QUERY_LABEL, Heatmap, HeadGrid, QueryBars, mask_handle,
                               png_bytes, readable_token, tick_families)
-from ._render import new_axes, new_figure
+from ._render import LiveWidget, new_axes, new_figure, picture
 
 __all__ = ["AttentionData", "as_attention", "plot_attention", "plot_attention_grid",
            "plot_query_attention", "AttentionExplorer"]
@@ -34,8 +34,9 @@ def plot_attention(weights, query_tokens=None, key_tokens=None, layer=0, head=0,
     ax.set(xlabel=KEY_LABEL, ylabel=QUERY_LABEL)
     if hidden is not None and hidden.any() and own_figure:
         fig.legend(handles=[mask_handle()], loc="outside lower right", frameon=False, fontsize=8)
-    elif hidden is not None and hidden.any():  # someone else's figure: stay within our ax
-        ax.legend(handles=[mask_handle()], loc="lower left", frameon=True, fontsize=7)
+    elif hidden is not None and hidden.any():
+        # Someone else's figure: a legend inside the ax would cover cells, so the axis says it.
+        ax.set_xlabel(f"{KEY_LABEL} · hatched = masked")
     if colorbar:
         ax.figure.colorbar(heat.image, ax=ax, label="attention weight", shrink=0.8)
     if annotate:
@@ -69,12 +70,12 @@ def plot_attention_grid(weights, query_tokens=None, key_tokens=None, layer=0, *,
     return grid.fig
 
 
-class AttentionExplorer:
+class AttentionExplorer(LiveWidget):
     """Pick a layer, head and query token and see where attention goes (rendered server-side)."""
 
     def __init__(self, weights, query_tokens=None, key_tokens=None, *, batch_index=None,
                  masked=None, check_rows=True, max_tokens=64, cmap="viridis", vmax=1.0,
-                 dpi=90, export_dpi=200):
+                 dpi=100, export_dpi=200):
         self.data = as_attention(weights, query_tokens, key_tokens, batch_index=batch_index,
                                  masked=masked, check_rows=check_rows)
         L, H, T_q, T_k = self.data.weights.shape
@@ -107,7 +108,7 @@ class AttentionExplorer:
         self.save_button = W.Button(description="Save PNG", icon="download")
         self.save_svg_button = W.Button(description="Save SVG", icon="download")
         self.status = W.Label()
-        self.image = W.Image(format="png")
+        self.image = picture()
         self._auto_path = self.path.value = self._default_path()
         for control in (self.layer, self.head, self.view, self.query, self.start):
             control.observe(self._on_change, names="value")
@@ -142,7 +143,7 @@ class AttentionExplorer:
 
     def _head_view(self):
         """The kept "one head" figure: heatmap on the left, the chosen query's bars on the right."""
-        fig = new_figure(figsize=(11.0, 6.4), dpi=self.dpi)
+        fig = new_figure(figsize=(10.0, 6.2), dpi=self.dpi)  # 1000 px: shown unshrunk
         ax_heat, ax_bar = fig.subplots(1, 2, width_ratios=[1.15, 1])
         heat, bars = Heatmap(ax_heat, self.cmap, self.vmax), QueryBars(ax_bar, self.cmap, self.vmax)
         fig.colorbar(heat.image, ax=ax_heat, label="attention weight", shrink=0.8)
@@ -234,8 +235,3 @@ class AttentionExplorer:
         layer = None if self.view.value == "all" else self.layer.value
         return plot_attention_grid(self.data, layer=layer, max_tokens=self.max_tokens,
                                    start=self.start.value, vmax=self.vmax, cmap=self.cmap)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import html
 
 import ipywidgets as widgets
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from llmlab.embeddings import UnknownWordError, WordVectors
-from llmlab.viz._render import figure_to_png, new_axes, new_figure
+from llmlab.viz._render import LiveWidget, figure_to_png, new_axes, new_figure, picture
 
 __all__ = ["plot_projection", "plot_neighbours", "EmbeddingExplorer"]
 
@@ -21,15 +22,59 @@ def _draw_projection(ax, vectors: WordVectors, words: list[str], highlight: set[
     coords = vectors.project_2d(words)  # (N, 2)
     colours = [_ACCENT if w in highlight else _PLAIN for w in words]
     ax.scatter(coords[:, 0], coords[:, 1], c=colours, s=25)
-    for (x, y), word in zip(coords, words):
-        ax.annotate(word, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=9,
-                    color=_ACCENT if word in highlight else "black",
-                    fontweight="bold" if word in highlight else "normal")
     # Only directions of spread matter in PCA, so the axes carry no units.
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")
     ax.set_title(f"{len(words)} word vectors projected to 2-D (PCA)")
     ax.margins(0.15)  # room for the labels of the outermost points
+    _place_labels(ax, coords, words, highlight)
+
+
+# Where a label may sit around its point (offsets in points), tried in this order.
+_SPOTS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
+          (-4, -3, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top"),
+          (7, 0, "left", "center"), (-7, 0, "right", "center"))
+
+
+def _place_labels(ax, coords, words: list[str], highlight: set[str]) -> None:
+    """Label every point, each at the first spot around it that no earlier label covers.
+
+    The layout is settled first (one draw), so the pixel positions measured here are final; the
+    labels are left out of the layout, so placing them cannot move the axes again.
+    """
+    ax.set(xlim=ax.get_xlim(), ylim=ax.get_ylim())  # freeze the limits the margins gave
+    canvas = ax.figure.canvas
+    if not hasattr(canvas, "get_renderer"):  # a bare Figure(): measuring needs a real canvas
+        canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    taken = []  # boxes (pixels) of the labels placed so far
+    for (x, y), word in zip(coords, words):
+        style = dict(textcoords="offset points", fontsize=9, annotation_clip=False,
+                     color=_ACCENT if word in highlight else "black",
+                     fontweight="bold" if word in highlight else "normal")
+        best = None
+        for dx, dy, ha, va in _SPOTS:
+            label = ax.annotate(word, (x, y), xytext=(dx, dy), ha=ha, va=va, **style)
+            label.set_in_layout(False)
+            box = label.get_window_extent(renderer).padded(1)
+            clash = sum(_shared_area(box, other) for other in taken)
+            if best is None or clash < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (clash, label, box)
+            else:
+                label.remove()
+            if clash == 0:
+                break
+        taken.append(best[2])
+
+
+def _shared_area(a, b) -> float:
+    """Area (px²) two boxes share."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
 
 
 def _draw_neighbours(ax, word: str, neighbours: list[tuple[str, float]]) -> None:
@@ -74,7 +119,7 @@ def _neighbour_table(word: str, neighbours: list[tuple[str, float]]) -> str:
             f"<table><tr><th>#</th><th>word</th><th>cosine</th><th></th></tr>{rows}</table>")
 
 
-class EmbeddingExplorer:
+class EmbeddingExplorer(LiveWidget):
     """Pick or type a word; see its nearest neighbours as a list, a bar chart and a 2-D map."""
 
     def __init__(self, vectors: WordVectors, word: str | None = None, k: int = 10,
@@ -88,8 +133,9 @@ class EmbeddingExplorer:
                                      description="word", placeholder="type a word",
                                      ensure_option=False, continuous_update=False)
         self.k = widgets.IntSlider(value=k, min=2, max=min(30, len(vectors) - 1),
-                                   description="neighbours", continuous_update=False)
-        self.image = widgets.Image(format="png")
+                                   description="neighbours", continuous_update=False,
+                                   layout=widgets.Layout(width="460px"))  # ~11 px per step
+        self.image = picture()
         self.table = widgets.HTML()
         self.widget = widgets.VBox([widgets.HBox([self.word, self.k]),
                                     self.image, self.table])  # stacked: fits a laptop-width notebook
@@ -119,9 +165,3 @@ class EmbeddingExplorer:
         _draw_neighbours(ax_bars, word, neighbours)
         self.image.value = figure_to_png(fig)  # replacing the bytes in place: no flicker
         self.table.value = _neighbour_table(word, neighbours)
-
-    def _ipython_display_(self) -> None:
-        """Show the widget when the explorer is the last expression of a cell."""
-        from IPython.display import display
-
-        display(self.widget)

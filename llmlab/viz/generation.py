@@ -14,6 +14,8 @@ import ipywidgets as W
 import torch
 import torch.nn.functional as F
 
+from llmlab.viz._render import LiveWidget
+
 __all__ = ["Generation", "render_generation", "GenerationExplorer"]
 
 _SURPRISE_RGB = "230, 85, 13"  # one hue (orange), so the shading reads without colour vision
@@ -160,7 +162,7 @@ def render_generation(model, tokenizer, prompt: str = "ROMEO:", max_new_tokens: 
     return Generation(prompt, pieces, probs, settings)
 
 
-class GenerationExplorer:
+class GenerationExplorer(LiveWidget):
     """Type a prompt, set temperature / top-k / top-p / length / seed, press Generate, read.
 
     Static twin: render_generation(model, tokenizer, prompt, ...) with the same settings.
@@ -265,7 +267,6 @@ class GenerationExplorer:
         else:
             self.output.value = self.current_generation.to_html(shade=self.shade.value)
 
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+    def _fallback(self) -> dict:
+        """The current text as HTML, for where the widget cannot run."""
+        return {"text/html": self.output.value} if self.output.value else {}

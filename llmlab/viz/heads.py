@@ -1,6 +1,8 @@
 """Head scores as a picture: one (layer x head) table per score, with its chance level."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from llmlab.viz._render import new_figure
@@ -22,8 +24,14 @@ def plot_head_scores(scores: dict, chance: dict | None = None, axes=None):
             raise ValueError(f"scores[{name!r}] has shape {tuple(table.shape)}; pass head_scores' "
                              "output, one (L, H) table per score")
     if axes is None:
-        fig = new_figure(figsize=(3.0 * len(tables), 3.2))
-        axes = fig.subplots(1, len(tables), squeeze=False)[0]
+        # At most three tables a row: five side by side (15 in) would be shrunk to unreadable.
+        ncols = min(3, len(tables))
+        nrows = math.ceil(len(tables) / ncols)
+        fig = new_figure(figsize=(3.0 * ncols + 0.6, 3.2 * nrows))
+        grid = fig.subplots(nrows, ncols, squeeze=False).flat
+        axes = list(grid)[:len(tables)]
+        for ax in list(grid)[len(tables):]:
+            ax.set_visible(False)  # the last row's leftover cells
     else:
         axes = list(axes) if not hasattr(axes, "flat") else list(axes.flat)
         if len(axes) < len(tables):

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from llmlab.attention import AttentionSteps, attention_steps, causal_mask
-from llmlab.viz._render import figure_to_png, new_figure
+from llmlab.viz._render import LiveWidget, figure_to_png, new_figure, picture
 from llmlab.viz.attention import plot_attention
 from llmlab.viz.sampling import readable_token
 
@@ -21,7 +21,7 @@ MAX_TOKENS = 32  # more bars than this per panel cannot be read; the playground 
 MAX_SLIDERS = 8  # one slider per query component, for the first few components
 _MASK_GREY, _HATCH_GREY = "#e4e4e4", "#9a9a9a"  # the heatmap's colours for hidden cells
 _SCORE_COLOUR = "#6a8caf"
-_FIGSIZE = (11.5, 6.6)
+_FIGSIZE = (10.0, 6.2)  # at 100 dpi: 1000 px, the notebook's output width
 _PANEL_TITLES = ("1 · scores  q·k", "2 · scaled scores", "3 · masked scores", "4 · weights = softmax")
 
 
@@ -80,7 +80,7 @@ def _bars(ax, values, hidden, labels, annotate: bool, colours=None) -> None:
             v = values[j]
             text = "0" if v == 0 and hidden[j] else f"{v:.2f}"  # a masked weight is exactly 0
             ax.annotate(text, (j, v), xytext=(0, 2 if v >= 0 else -2), textcoords="offset points",
-                        ha="center", va="bottom" if v >= 0 else "top", fontsize=7)
+                        ha="center", va="bottom" if v >= 0 else "top", fontsize=8)
     ax.set_xticks(x, labels, rotation=90 if max(map(len, labels)) > 3 else 0, fontsize=8)
     ax.set_xlim(-0.6, len(values) - 0.4)
 
@@ -135,15 +135,13 @@ def plot_attention_steps(steps, tokens, query_index: int = -1, fig=None, *, key_
              f"sum = {s.weights[i].sum():.2f}")
     for ax, title, note in zip(axes, _PANEL_TITLES, notes):
         ax.set_title(f"{title}   {note}".rstrip(), loc="left", fontsize=9, pad=3)
-        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="y", labelsize=8)
         if ax is not axes[3]:
             ax.tick_params(axis="x", labelbottom=False)
     axes[3].set_xlabel("key (attended to)")
 
     plot_attention(s.weights, q_labels, k_labels, ax=heat_ax, masked=hidden if hidden.any() else None,
                    annotate=annotate, cmap=cmap)
-    if heat_ax.get_legend() is not None:
-        heat_ax.get_legend().remove()  # the title says it, and a legend would cover cells here
     heat_ax.set_title("all queries (each row sums to 1)"
                       + (" · hatched = masked" if hidden.any() else ""), loc="left", fontsize=9)
     # The chosen query's row, outlined black under white so it shows on any colour.
@@ -166,14 +164,14 @@ def _matrix(x, name: str) -> torch.Tensor:
     return t
 
 
-class AttentionPlayground:
+class AttentionPlayground(LiveWidget):
     """Pick a query token, edit its vector, toggle scaling and the causal mask; see each step."""
 
     # Static twin: plot_attention_steps(playground.current_steps, tokens, query_index).
 
     def __init__(self, tokens, q, k, v, *, query_index: int = -1, scale: bool = True,
                  causal: bool = False, sharpness: float = 1.0, slider_range: float | None = None,
-                 dpi: int = 80):
+                 dpi: int = 100):
         import ipywidgets as W  # only the widget needs it; plot_attention_steps works without
 
         q, k, v = _matrix(q, "q"), _matrix(k, "k"), _matrix(v, "v")  # (T, d_k), (T, d_k), (T, d_v)
@@ -205,7 +203,7 @@ class AttentionPlayground:
         self.causal = W.Checkbox(value=causal, description="causal mask", indent=False)
         self.sharpness = W.FloatLogSlider(value=sharpness, base=10, min=-1, max=1, step=0.05,
                                           description="× every q", continuous_update=False)
-        self.image = W.Image(format="png")
+        self.image = picture()
         self.summary = W.HTML()
         self.query.observe(self._on_query, names="value")
         for control in (*self.components, self.scale, self.causal, self.sharpness):
@@ -314,9 +312,3 @@ class AttentionPlayground:
                 f"largest weight <b>{float(w.max()):.2f}</b> &middot; entropy {entropy:.2f} nats "
                 f"(uniform over the keys it sees: {math.log(max(1, visible)):.2f})<br>"
                 f"output = {mix}{rest}")
-
-    def _ipython_display_(self):
-        """Show the widget when the playground is the last expression in a cell."""
-        from IPython.display import display
-
-        display(self.widget)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from llmlab.lm import next_token_probs, sampling_mask
-from llmlab.viz._render import figure_to_png, new_axes
+from llmlab.viz._render import LiveWidget, figure_to_png, new_axes, picture
 
 __all__ = [
     "readable_token",
@@ -87,7 +87,7 @@ def plot_next_token_distribution(tokens, probs, kept=None, ax=None, top: int = 3
     # Most likely first; a stable sort keeps equal probabilities in token-id order.
     order = np.argsort(-p, kind="stable")[:top]
     x = np.arange(len(order))
-    fig, ax = new_axes(ax, figsize=(max(6.0, 0.28 * len(order) + 2.0), 4.0))
+    fig, ax = new_axes(ax, figsize=(max(6.0, 0.26 * len(order) + 1.8), 4.0))  # 30 bars: 9.6 in
 
     k, o = keep[order], order
     if not keep.all():  # with nothing excluded, "before" and "after" are the same bars
@@ -102,7 +102,7 @@ def plot_next_token_distribution(tokens, probs, kept=None, ax=None, top: int = 3
         if value < 0.005:
             continue  # a column of "0.00" labels would only hide the bars that matter
         ax.annotate(f"{value:.2f}", (xi, value), xytext=(0, 2), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=7, rotation=90)
+                    ha="center", va="bottom", fontsize=8, rotation=90)
 
     ax.set_xticks(x, [labels[i] for i in order], fontsize=8)
     # Excluded tokens also get a grey tick label and a cross, visible even when their bar is tiny.
@@ -118,7 +118,7 @@ def plot_next_token_distribution(tokens, probs, kept=None, ax=None, top: int = 3
     ax.set_ylim(0, min(1.0, top_value) * 1.2)
     shown = f" (showing the top {len(order)})" if len(order) < V else ""
     ax.set_title(f"{int(keep.sum())} of {V} tokens can be sampled{shown}")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 
@@ -163,7 +163,7 @@ def plot_bigram_matrix(probs, tokens, ax=None):
     return fig
 
 
-class SamplingExplorer:
+class SamplingExplorer(LiveWidget):
     """Sliders for temperature, top-k and top-p over one next-token distribution, with samples."""
 
     # Static twin: plot_next_token_distribution(tokens, probs, kept), drawn from the same numbers.
@@ -189,11 +189,14 @@ class SamplingExplorer:
                                          description="top-p (1 = off)", continuous_update=False)
         for control in (self.temperature, self.top_k, self.top_p):
             control.style.description_width = "110px"
+            # Long tracks, one above the other: side by side each was ~150 px, so a 60 px drag
+            # took temperature from 1 to 3 and 30 px took top-k from 0 to 21.
+            control.layout.width = "600px"
             control.observe(self._update, names="value")
-        self.image = widgets.Image(format="png")
+        self.image = picture()
         self.summary = widgets.HTML()
-        self.widget = widgets.VBox([
-            widgets.HBox([self.temperature, self.top_k, self.top_p]), self.image, self.summary])
+        self.widget = widgets.VBox([self.temperature, self.top_k, self.top_p, self.image,
+                                    self.summary])
         self.current_probs = None   # (V,) the distribution being shown and sampled
         self.current_kept = None    # (V,) bool, tokens that survive top-k / top-p
         self._update()
@@ -227,8 +230,3 @@ class SamplingExplorer:
             f"entropy {entropy:.2f} nats (as uncertain as a fair choice among "
             f"<b>{math.exp(entropy):.1f}</b> tokens)<br>"
             f"{self.n_samples} samples (seed {self.seed}): <code>{sampled}</code>")
-
-    def _ipython_display_(self):
-        """Show the widget when the explorer is the last expression in a cell."""
-        from IPython.display import display
-        display(self.widget)

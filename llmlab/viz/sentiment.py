@@ -12,7 +12,7 @@ import html
 import ipywidgets as W
 
 from llmlab.classifier import occlusion, predict_proba, sentence_attention
-from llmlab.viz._render import figure_to_png, new_axes, new_figure
+from llmlab.viz._render import LiveWidget, figure_to_png, new_axes, new_figure, picture
 from llmlab.viz.sampling import readable_token
 
 __all__ = ["plot_sentiment", "plot_accuracies", "SentimentExplorer"]
@@ -31,8 +31,8 @@ def plot_sentiment(model, tokenizer, sentence: str, layer: int = -1, axes=None):
     fig = axes[0].figure
     ax_att, ax_occ = axes[0], axes[1]
     ax_att.bar(range(len(tokens)), weights.numpy(), color=_ATTENTION)
-    ax_att.set_xticks(range(len(tokens)), [readable_token(t) for t in tokens], rotation=60,
-                      ha="right", fontsize=9)
+    ax_att.set_xticks(range(len(tokens)), [readable_token(t) for t in tokens], rotation=90,
+                      fontsize=9)
     n_layer = model.gpt.config.n_layer
     ax_att.set(ylim=(0, 1), ylabel="attention weight",
                title=f"last token's attention, layer {layer % n_layer + 1}/{n_layer} (head mean)")
@@ -40,7 +40,7 @@ def plot_sentiment(model, tokenizer, sentence: str, layer: int = -1, axes=None):
         words, deltas = zip(*moves)
         ax_occ.bar(range(len(words)), deltas,
                    color=[_POSITIVE if d >= 0 else _NEGATIVE for d in deltas])
-        ax_occ.set_xticks(range(len(words)), words, rotation=60, ha="right", fontsize=9)
+        ax_occ.set_xticks(range(len(words)), words, rotation=90, fontsize=9)
         ax_occ.axhline(0, color="#555555", lw=0.8)
     ax_occ.set(ylabel="P(positive): with − without the word",
                title="occlusion: remove one word at a time (green: the word pushes positive)")
@@ -66,7 +66,7 @@ def plot_accuracies(results: dict, ax=None, chance: float = 0.5):
     return fig
 
 
-class SentimentExplorer:
+class SentimentExplorer(LiveWidget):
     """Type a sentence, press Read: P(positive), attention and occlusion. Twin: plot_sentiment."""
 
     def __init__(self, model, tokenizer, sentence: str = "The food was great but the service was slow.",
@@ -79,7 +79,7 @@ class SentimentExplorer:
                                 value=layer % n_layer, description="attention of")
         self.button = W.Button(description="Read", button_style="primary", icon="play")
         self.verdict = W.HTML()
-        self.image = W.Image(format="png")
+        self.image = picture()
         self.button.on_click(lambda _: self.update())
         self.sentence.observe(lambda _: self.update(), names="value")
         self.layer.observe(lambda _: self.update(), names="value")
@@ -104,8 +104,3 @@ class SentimentExplorer:
             self.probability, self.message = None, str(exc)
             self.verdict.value = ('<div style="border-left: 4px solid #b35806; padding: 4px 10px">'
                                   f"<b>Cannot read this:</b> {html.escape(self.message)}</div>")
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)

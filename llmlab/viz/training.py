@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from llmlab.viz._render import figure_to_png, new_axes
+from llmlab.viz._render import LiveWidget, figure_to_png, new_axes, picture
 
 __all__ = ["plot_history", "plot_metric", "LivePlot"]
 
@@ -58,7 +58,7 @@ def plot_metric(histories: dict, key: str, ax=None, ylabel: str | None = None):
     return fig
 
 
-class LivePlot:
+class LivePlot(LiveWidget):
     """A live loss plot: pass it as train(..., callback=LivePlot()) and it redraws after each eval.
 
     The picture is an ipywidgets.Image whose bytes are replaced, so it updates in place without
@@ -67,7 +67,7 @@ class LivePlot:
 
     def __init__(self, title: str | None = None, width: int = 600):
         self.title = title
-        self.image = widgets.Image(format="png", width=width)
+        self.image = picture(width=width)
         self.widget = widgets.VBox([self.image])
         self.history: list = []  # the rows shown now (tests read them)
         self._shown = False
@@ -76,11 +76,11 @@ class LivePlot:
         """Redraw with the history so far (train() calls this after every evaluation)."""
         self.history = [dict(row) for row in history]
         if not self._shown:
-            self._ipython_display_()  # show on first use, so `callback=LivePlot()` is enough
+            from IPython.display import display
+
+            display(self)  # show on first use, so `callback=LivePlot()` is enough
         self.image.value = figure_to_png(plot_history(self.history, title=self.title))
 
-    def _ipython_display_(self):
-        """Show the widget (once) when displayed or when training first calls it."""
-        self._shown = True
-        from IPython.display import display
-        display(self.widget)
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        self._shown = True  # shown once: by the user's cell or by training's first call
+        return super()._repr_mimebundle_(include, exclude)

@@ -599,7 +599,7 @@ def similarity_heatmap(ax, sims, labels, title):
     ax.set_title(title)
     for r in range(len(labels)):
         for c in range(len(labels)):
-            ax.text(c, r, f"{sims[r, c]:.1f}", ha="center", va="center", fontsize=7,
+            ax.text(c, r, f"{sims[r, c]:.1f}", ha="center", va="center", fontsize=8,
                     color="white" if abs(sims[r, c]) > 0.6 else "black")  # readable on dark cells
     return im
 

@@ -445,7 +445,7 @@ assert recent < losses[0] - 1.0                                    # learning ha
 assert neural_val.item() < bigram.loss(val_ids) + (0.15 if QUICK else 0.06)
 
 # %%
-fig, (ax_loss, ax_probs) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+fig, (ax_loss, ax_probs) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
 plot_loss(losses, ax=ax_loss, label="neural bigram, one mini-batch per step")
 ax_loss.axhline(best_train, color="black", linestyle="--", label="count model (the minimum)")
 ax_loss.legend()
@@ -500,14 +500,14 @@ print(repr(tokenizer.decode(out)))
 
 # %%
 after_space = bigram_logits[char_id(" ")]          # (V,) logits of the character after a space
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), layout="constrained", sharey=True)
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.9), layout="constrained", sharey=True)
 for ax, T in zip(axes, (0.5, 1.0, 2.0)):
     probs_T = torch.softmax(after_space / T, dim=-1)                        # (V,)
     torch.testing.assert_close(probs_T, next_token_probs(after_space, temperature=T))
     plot_next_token_distribution(tokenizer.vocab, probs_T, ax=ax, top=15,
                                  original=next_token_probs(after_space))
     entropy = -(probs_T * probs_T.log()).sum()
-    ax.set_title(f"T = {T}: entropy {entropy:.2f} nats (like {math.exp(entropy):.1f} equal choices)",
+    ax.set_title(f"T = {T}\nentropy {entropy:.2f} nats (≈ {math.exp(entropy):.1f} equal choices)",
                  fontsize=9)
 axes[0].set_ylim(0, 0.4)   # one scale for all three, so the heights compare
 plt.show()
@@ -660,7 +660,7 @@ four = CountNGram(train_ids, 4)   # 4 characters of context: a 5-gram
 
 # %%
 prompts = ("What is your nam", "I am")
-fig, axes = plt.subplots(2, 2, figsize=(12, 6.5), layout="constrained", sharey=True)
+fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), layout="constrained", sharey=True)
 for col, prompt in enumerate(prompts):
     for row, (name, probs) in enumerate((("bigram", bigram.next_token_probs(char_id(prompt[-1]))),
                                          ("5-gram", four.next_probs(prompt)))):
@@ -689,7 +689,7 @@ for n in range(7):
     unseen = (lookup(ngram.contexts, ngram.context_counts, val_keys) == 0).float().mean().item()
     ngram_rows.append((n, V ** n, len(ngram.contexts), unseen, ngram.loss(train_ids), ngram.loss(val_ids)))
 
-fig, (ax_l, ax_c) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+fig, (ax_l, ax_c) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
 ns = [r[0] for r in ngram_rows]
 ax_l.plot(ns, [r[4] for r in ngram_rows], "o-", label="training text")
 ax_l.plot(ns, [r[5] for r in ngram_rows], "o-", label="validation text")

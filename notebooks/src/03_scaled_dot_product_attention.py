@@ -331,7 +331,7 @@ print(f"\n(uniform weights over 8 keys: max weight 0.125, entropy ln 8 = {math.l
 # %%
 plot_widths = widths if QUICK else tuple(2 ** p for p in range(1, 11))
 curves = {d: table.get(d) or saturation_stats(d) for d in plot_widths}
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), layout="constrained")
 xs = list(curves)
 axes[0].loglog(xs, [curves[d]["var"] for d in xs], "o-", label="q·k")
 axes[0].loglog(xs, [curves[d]["scaled"]["var"] for d in xs], "s-", label="q·k / √d_k")
@@ -503,7 +503,7 @@ print(f"weight a real token of sentence 2 puts on padding: "
       f"{padded_b[1, 0][real_to_pad].sum(-1).mean():.3f} with the padding mask")
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.9), layout="constrained")
 panels = ((padded_b, pad, "padding mask"), (causal_b, causal_mask(T), "causal mask"),
           (both_b, both, "padding & causal"))
 for ax, (w, m, title) in zip(axes, panels):
@@ -511,8 +511,6 @@ for ax, (w, m, title) in zip(axes, panels):
     plot_attention(w[1, 0], batch_tokens[1], masked=hidden, ax=ax, annotate=True,
                    colorbar=ax is axes[-1])
     ax.set_title(title, loc="left", fontsize=10)
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()  # one explanation in the title is enough for three panels
 fig.suptitle("sentence 2, \"The cat sat\" + 3 pads: hatched cells are masked (hidden from the query)")
 plt.show()
 

@@ -471,7 +471,7 @@ assert leak[2] > 1e-3    # two layers: the mask has leaked the order
 
 # %%
 pe = sinusoidal_encoding(64, 64)                           # (T, d_model)
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.0), layout="constrained")
 im = axes[0].imshow(pe, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
 axes[0].set(title="sinusoidal encoding PE[p, j]", xlabel="dimension j  (sin, cos, sin, cos, ...)",
             ylabel="position p")

@@ -238,7 +238,7 @@ print("LN(10 x + 3) == LN(x)")
 # %%
 ln_stds = {s: std_after_each_block(make_stack(False, True, s), x_in) for s in SCALES}
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained", sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained", sharey=True)
 for ax, stds_by_scale, title in ((axes[0], plain_stds, "no LayerNorm"),
                                  (axes[1], ln_stds, "LayerNorm before each sublayer")):
     for s, stds in stds_by_scale.items():
@@ -325,7 +325,7 @@ VARIANTS = {"plain": (False, False), "LayerNorm only": (False, True),
 sims = {name: token_similarity(make_stack(*flags), x_in) for name, flags in VARIANTS.items()}
 grads = {name: gradient_norms(make_stack(*flags), x_in) for name, flags in VARIANTS.items()}
 
-fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.8), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
 for (name, colour) in zip(VARIANTS, ["#999999", "#4c72b0", "#dd8452", "#55a868"]):
     style = dict(marker="o", ms=3, label=name, color=colour)
     axes[0].plot(blocks_axis, sims[name], **style)

@@ -770,8 +770,9 @@ print("attention", tuple(attention.shape), "= (layers, batch, heads, T, T)")
 
 # %% [markdown]
 # The attention explorer shows it all. It opens on the overview, one row per layer and one column
-# per head; choose "one head" and a query character to see where that character looks. Things to
-# try:
+# per head; choose "one head" and a query character to see where that character looks. It shows
+# 32 characters at a time, so that every one of them can be read; the **start** slider moves the
+# window along the passage (choosing a query moves it too). Things to try:
 #
 # 1. Layer 0 has three heads that draw a stripe below the diagonal. How far below is each stripe,
 #    that is, how many characters back does each head look?
@@ -781,7 +782,8 @@ print("attention", tuple(attention.shape), "= (layers, batch, heads, T, T)")
 #    few queries: can you see what it collects?
 
 # %%
-explorer_attention = AttentionExplorer(attention, tokens, batch_index=0, masked="causal")
+explorer_attention = AttentionExplorer(attention, tokens, batch_index=0, masked="causal",
+                                       max_tokens=32)
 explorer_attention.view.value = "all"
 explorer_attention
 
@@ -836,7 +838,7 @@ for name, (layer, head, value) in best.items():
 # Here is the top head of each score on the first 32 characters of the passage:
 
 # %%
-fig, axes = plt.subplots(2, 3, figsize=(11, 7.6), layout="constrained")
+fig, axes = plt.subplots(2, 3, figsize=(10, 7.2), layout="constrained")
 for ax, (name, (layer, head, value)) in zip(axes.flat, best.items()):
     plot_attention(attention[:, 0], tokens, layer=layer, head=head, ax=ax, masked="causal",
                    max_tokens=32, colorbar=False)

@@ -172,6 +172,19 @@ JS_REPORT = f"""(path) => {{ {NB} {WIDGET_NODES}
         .filter(n => n.innerText.includes('Traceback')).map(n => n.innerText.slice(0, 500));
     return {{cells, views, liveRoots, outputText, stderrTracebacks}}; }}"""
 
+# Before the first run (the notebook as opened from disk, untrusted): what the outputs show.
+JS_BEFORE_RUN = f"""(path) => {{ {NB}
+    const outs = [...nb.content.node.querySelectorAll('.jp-OutputArea-output')];
+    return {{reprs: outs.map(n => n.textContent).filter(t => /children=|^[^|]*\\d+%\\|/.test(t))
+                       .map(t => t.slice(0, 120)),
+             width: Math.max(0, ...outs.map(n => n.getBoundingClientRect().width))}}; }}"""
+
+# Widget pictures drawn wider than their pixels (a VBox stretches its children by default).
+JS_STRETCHED = f"""(path) => {{ {NB}
+    return [...nb.content.node.querySelectorAll('img.widget-image')]
+        .filter(img => img.naturalWidth && img.getBoundingClientRect().width > img.naturalWidth + 1)
+        .map(img => `${{img.naturalWidth}} px shown ${{Math.round(img.getBoundingClientRect().width)}} px`); }}"""
+
 JS_WIDGETS_SETTLED = f"""(path) => {{ {NB} {WIDGET_NODES}
     return widgetNodes().every(({{node}}) => node && node.querySelector(':scope > .jupyter-widgets')
         && !node.innerText.includes('Loading widget')); }}"""
@@ -430,6 +443,11 @@ def test_lesson_runs_and_its_widget_responds(notebook, jupyterlab, page, screens
         assert Path(kernel["prefix"]).resolve() == Path(sys.prefix).resolve(), (
             f"the kernel runs {kernel['prefix']}, not this environment")
 
+        # 0. before the first run: pictures and notes, never a widget's repr or a 0 % bar
+        before = page.evaluate(JS_BEFORE_RUN, path)
+        timings["output_width_px"] = round(before["width"])
+        assert not before["reprs"], f"before the first run the lesson shows {before['reprs'][:3]}"
+
         # 1-2. run all on a fresh kernel
         seconds, ok = _run(page, path, "notebook:run-all-cells")
         timings["run_all_s"] = round(seconds, 1)
@@ -440,6 +458,9 @@ def test_lesson_runs_and_its_widget_responds(notebook, jupyterlab, page, screens
         # 3. the main widget responds
         if spec is not None:
             _interact(page, path, stem, spec, screenshot_dir, timings)
+
+        stretched = page.evaluate(JS_STRETCHED, path)
+        assert not stretched, f"widget pictures stretched (blurred): {stretched}"
 
         # 4. restart the kernel and run all again (RESTART_LESSONS, or all on request)
         if stem in RESTART_LESSONS or os.environ.get("LLMLAB_BROWSER_RESTART") == "all":
