@@ -136,19 +136,25 @@ def tick_families(labels, finder=None) -> list[str] | None:
     return [*matplotlib.rcParams["font.family"], name]
 
 
-def drawable(texts, families=None) -> list[str]:
-    """texts with every character the fonts cannot draw written as its code point (U+1F600).
-
-    Without a glyph matplotlib draws an empty box, which says nothing; the code point says what
-    is there (an emoji, say) and can be looked up. families: as tick_families returns.
-    """
-    texts = list(texts)
-    if all(ch.isascii() for text in texts for ch in text):
-        return texts  # every font the course uses draws ASCII
+def glyphs(families=None) -> set[int]:
+    """The code points the fonts of families (as tick_families returns; None: default) can draw."""
     covered = set()
     for family in families or matplotlib.rcParams["font.family"]:
         path = font_manager.findfont(font_manager.FontProperties(family=[family]))
-        covered.update(ft2font.FT2Font(path).get_charmap())
+        covered.update(ft2font.FT2Font(path).get_charmap())  # reads the font file: ~4 ms
+    return covered
+
+
+def drawable(texts, families=None, covered=None) -> list[str]:
+    """texts with every character the fonts cannot draw written as its code point (U+1F600).
+
+    Without a glyph matplotlib draws an empty box, which says nothing; the code point says what
+    is there (an emoji, say) and can be looked up. covered: glyphs(families), if already known.
+    """
+    texts = list(texts)
+    if all(text.isascii() for text in texts):
+        return texts  # every font the course uses draws ASCII
+    covered = glyphs(families) if covered is None else covered
     return ["".join(ch if ch.isascii() or ord(ch) in covered else f"U+{ord(ch):04X}"
                     for ch in text) for text in texts]
 
@@ -276,6 +282,7 @@ class QueryBars:
         self.labels = self.values = None
         self.title = ax.set_title(" ", loc="left", fontsize=9, pad=3)
         self.ghost = None  # hatched spans over the keys this query may not see
+        self._glyphs = None  # (families, what their fonts draw): the title changes every frame
         ax.set(ylabel="weight", xlabel=KEY_LABEL)
 
     def show(self, data, layer, head, query, max_tokens, start, families=None) -> bool:
@@ -305,7 +312,11 @@ class QueryBars:
         outside = "" if (ka, kb) == (0, T_k) else (
             f"\nkeys {ka}–{kb - 1} of {T_k}; {max(0.0, row.sum() - values.sum()):.2f} of its weight "
             "falls outside")
-        shown = drawable([display_label(data.query_tokens[query])], families)[0]
+        shown = display_label(data.query_tokens[query])
+        if not shown.isascii():
+            if self._glyphs is None or self._glyphs[0] != families:
+                self._glyphs = (families, glyphs(families))
+            shown = drawable([shown], covered=self._glyphs[1])[0]
         self.title.set_text(f"where query {query} '{shown}' looks (layer {layer} · {what}){outside}")
         self.title.set_family(families or matplotlib.rcParams["font.family"])
         if data.key_tokens[ka:kb] == self.labels:

@@ -6,6 +6,7 @@ import html
 import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from llmlab.embeddings import UnknownWordError, WordVectors
 from llmlab.viz._render import LiveWidget, figure_to_png, new_axes, new_figure, picture
@@ -50,31 +51,30 @@ def _place_labels(ax, coords, words: list[str], highlight: set[str]) -> None:
     renderer = canvas.get_renderer()
     taken = []  # boxes (pixels) of the labels placed so far
     for (x, y), word in zip(coords, words):
-        style = dict(textcoords="offset points", fontsize=9, annotation_clip=False,
-                     color=_ACCENT if word in highlight else "black",
-                     fontweight="bold" if word in highlight else "normal")
-        best = None
+        label = ax.annotate(word, (x, y), xytext=_SPOTS[0][:2], textcoords="offset points",
+                            fontsize=9, annotation_clip=False,
+                            color=_ACCENT if word in highlight else "black",
+                            fontweight="bold" if word in highlight else "normal")
+        label.set_in_layout(False)
+        best = None  # (area covered, spot, box): the least covered spot so far
         for dx, dy, ha, va in _SPOTS:
-            label = ax.annotate(word, (x, y), xytext=(dx, dy), ha=ha, va=va, **style)
-            label.set_in_layout(False)
+            label.xyann = (dx, dy)
+            label.set(ha=ha, va=va)
             box = label.get_window_extent(renderer).padded(1)
-            clash = sum(_shared_area(box, other) for other in taken)
+            clash = sum(_area(Bbox.intersection(box, other)) for other in taken)
             if best is None or clash < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (clash, label, box)
-            else:
-                label.remove()
+                best = (clash, (dx, dy, ha, va), box)
             if clash == 0:
                 break
+        dx, dy, ha, va = best[1]
+        label.xyann = (dx, dy)
+        label.set(ha=ha, va=va)
         taken.append(best[2])
 
 
-def _shared_area(a, b) -> float:
-    """Area (px²) two boxes share."""
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return w * h if w > 0 and h > 0 else 0.0
+def _area(box) -> float:
+    """Area (px²) of a box, 0 for None (what Bbox.intersection returns for disjoint boxes)."""
+    return 0.0 if box is None else box.width * box.height
 
 
 def _draw_neighbours(ax, word: str, neighbours: list[tuple[str, float]]) -> None:

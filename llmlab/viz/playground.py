@@ -142,8 +142,8 @@ def plot_attention_steps(steps, tokens, query_index: int = -1, fig=None, *, key_
 
     plot_attention(s.weights, q_labels, k_labels, ax=heat_ax, masked=hidden if hidden.any() else None,
                    annotate=annotate, cmap=cmap)
-    heat_ax.set_title("all queries (each row sums to 1)"
-                      + (" · hatched = masked" if hidden.any() else ""), loc="left", fontsize=9)
+    # plot_attention's x label already says "hatched = masked" when something is hidden.
+    heat_ax.set_title("all queries (each row sums to 1)", loc="left", fontsize=9)
     # The chosen query's row, outlined black under white so it shows on any colour.
     for colour, width in (("black", 3.0), ("white", 1.3)):
         heat_ax.add_patch(Rectangle((-0.5, i - 0.5), T_k, 1, fill=False, ec=colour, lw=width,
